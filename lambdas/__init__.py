@@ -1,0 +1,1 @@
+"""Lambda handlers of ledgerflow: the deployed asset, importing only what the Lambda runtime has."""

@@ -1,0 +1,150 @@
+"""Pydantic models shared by every handler, the local engine and the CDK app.
+
+The state machine passes one small ``RunState`` object from task to task, so every
+handler validates the same shape at its boundary and the ASL stays free of plumbing.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ProcessName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
+
+
+class StrictModel(BaseModel):
+    """Rejects unknown fields, so a misspelt key is an error rather than a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProcessSettings(StrictModel):
+    """Per-process settings the Lambdas and the state machine read at run time."""
+
+    process: ProcessName
+    batch_size: int = Field(ge=1, le=1000, description="max transaction UUIDs per GetTransactions call")
+    chunk_size: int = Field(ge=1, le=100, description="transactions carried by one Map item")
+    max_concurrency: int = Field(ge=1, le=40, description="Map MaxConcurrency toward the finance system")
+    pause_interval_seconds: int = Field(ge=1, le=86_400, description="re-check interval while the gate is closed")
+    max_pauses: int = Field(ge=1, le=10_000, description="pause intervals before the run gives up")
+    max_batches_per_execution: int = Field(ge=1, le=1000, description="batches before continuing anew")
+    finance_ledger: str = Field(min_length=1)
+
+
+class TransactionStatus(StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class RunInput(StrictModel):
+    """The input of every execution: which run, and where in it to continue."""
+
+    process: ProcessName
+    run_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    cursor: str | None = None
+    sequence: int = Field(default=0, ge=0)
+
+
+class RunState(RunInput):
+    """State carried between the tasks of one execution."""
+
+    pauses: int = 0
+    batches: int = 0
+    gate_open: bool | None = None
+    settings: ProcessSettings | None = None
+    chunks: list[list[str]] = Field(default_factory=list)
+    has_work: bool = False
+
+
+class ChunkInput(StrictModel):
+    """One Map item: a small group of transaction UUIDs of one run."""
+
+    process: ProcessName
+    run_id: str
+    ids: list[str] = Field(min_length=1)
+
+
+class JournalLine(StrictModel):
+    """A validated finance journal entry built from one HCM record."""
+
+    transaction_id: str
+    account: str
+    amount: Decimal
+    currency: str
+    period: str
+    cost_centre: str
+    employee: str
+    description: str
+
+
+class Rejection(StrictModel):
+    transaction_id: str
+    reason: str
+
+
+class TransformOutput(StrictModel):
+    process: ProcessName
+    run_id: str
+    entries: list[JournalLine]
+    rejected: list[Rejection]
+
+
+class Posted(StrictModel):
+    transaction_id: str
+    ledger_id: str
+    duplicate: bool
+    attempt: int
+
+
+class Failed(StrictModel):
+    transaction_id: str
+    reason: str
+
+
+class PostOutcome(StrictModel):
+    """What one PostToFinance invocation achieved; also carried in the error when it gives up."""
+
+    posted: list[Posted] = Field(default_factory=list)
+    rejected: list[Rejection] = Field(default_factory=list)
+    failed: list[Failed] = Field(default_factory=list)
+    attempt: int = 1
+
+
+class TaskFailure(BaseModel):
+    """The ``Catch`` ResultPath object Step Functions adds after retries are exhausted."""
+
+    Error: str
+    Cause: str = ""
+
+
+class RecordInput(StrictModel):
+    """RecordResult's input: the transform output plus either the post outcome or the failure."""
+
+    process: ProcessName
+    run_id: str
+    entries: list[JournalLine]
+    rejected: list[Rejection]
+    post: PostOutcome | None = None
+    failure: TaskFailure | None = None
+
+
+class ChunkCounts(StrictModel):
+    posted: int = 0
+    rejected: int = 0
+    failed: int = 0
+
+
+class RunSummary(StrictModel):
+    process: ProcessName
+    run_id: str
+    status: str
+    total: int
+    posted: int
+    rejected: int
+    failed: int
+    pending: int

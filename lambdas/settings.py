@@ -1,0 +1,70 @@
+"""Environment-driven settings of the Lambda functions.
+
+The CDK stack and the local engine set the same variables, so a handler never knows
+which target it runs on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from lambdas.models import ProcessSettings
+
+PROCESSES_FILE_ENV = "LEDGERFLOW_PROCESSES_FILE"
+DEFAULT_PROCESSES_FILE = Path(__file__).with_name("processes.json")
+
+
+class UnknownProcess(Exception):
+    """The execution names a business process this deployment has no settings for."""
+
+
+class Tables(BaseModel):
+    gates: str
+    gate_audit: str
+    runs: str
+    transactions: str
+    idempotency: str
+
+
+def env(name: str) -> str:
+    """Read a required variable; a missing one is a deployment bug worth a clear message."""
+    try:
+        return os.environ[name]
+    except KeyError as exc:
+        raise RuntimeError(f"environment variable {name} is not set") from exc
+
+
+def tables() -> Tables:
+    return Tables(
+        gates=env("GATES_TABLE"),
+        gate_audit=env("GATE_AUDIT_TABLE"),
+        runs=env("RUNS_TABLE"),
+        transactions=env("TRANSACTIONS_TABLE"),
+        idempotency=env("IDEMPOTENCY_TABLE"),
+    )
+
+
+@cache
+def _load_processes(path: str) -> dict[str, ProcessSettings]:
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RuntimeError(f"cannot read process settings from {path}: {exc}") from exc
+    try:
+        return {name: ProcessSettings.model_validate(item) for name, item in raw.items()}
+    except ValidationError as exc:
+        raise RuntimeError(f"invalid process settings in {path}: {exc}") from exc
+
+
+def process_settings(process: str) -> ProcessSettings:
+    """Settings of one process from the JSON file bundled with (or pointed at by) the asset."""
+    path = os.environ.get(PROCESSES_FILE_ENV, str(DEFAULT_PROCESSES_FILE))
+    known = _load_processes(path)
+    if process not in known:
+        raise UnknownProcess(f"unknown process {process!r}; known: {', '.join(sorted(known))}")
+    return known[process]

@@ -1,0 +1,170 @@
+"""DynamoDB access for the handlers: gates, run records and HCM transactions.
+
+Every write that can race is conditional, so a retried or duplicated task never
+turns a posted transaction back into a failed one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Attr
+from botocore.exceptions import ClientError
+
+from lambdas.models import TransactionStatus
+from lambdas.settings import tables
+
+BATCH_GET_LIMIT = 100
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@cache
+def _table(name: str) -> Any:
+    return boto3.resource("dynamodb").Table(name)
+
+
+def gate_item(process: str) -> dict[str, Any] | None:
+    """The gate row of a process, read consistently; ``None`` when there is none."""
+    item: dict[str, Any] | None = (
+        _table(tables().gates).get_item(Key={"process": process}, ConsistentRead=True).get("Item")
+    )
+    return item
+
+
+def update_run(run_id: str, **fields: Any) -> None:
+    """Set fields on a run record (the HCM entry of one business-process run)."""
+    fields["updated_at"] = now_iso()
+    names = {f"#{k}": k for k in fields}
+    values = {f":{k}": v for k, v in fields.items()}
+    _table(tables().runs).update_item(
+        Key={"run_id": run_id},
+        UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def clear_pause_token(run_id: str) -> None:
+    _table(tables().runs).update_item(
+        Key={"run_id": run_id},
+        UpdateExpression="REMOVE pause_token SET updated_at = :t",
+        ExpressionAttributeValues={":t": now_iso()},
+    )
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    return decoded
+
+
+def pending_page(run_id: str, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+    """Up to ``limit`` transaction ids of a run from ``cursor``, keeping the pending ones.
+
+    DynamoDB applies ``Limit`` before the filter, so a page may hold fewer ids than the
+    limit; the cursor still advances, and ``None`` means the run is exhausted.
+    """
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": "run_id = :r",
+        "FilterExpression": "#s = :p",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":r": run_id, ":p": TransactionStatus.PENDING.value},
+        "ProjectionExpression": "transaction_id",
+        "Limit": limit,
+        "ConsistentRead": True,
+    }
+    start = decode_cursor(cursor)
+    if start:
+        kwargs["ExclusiveStartKey"] = start
+    page = _table(tables().transactions).query(**kwargs)
+    ids = [item["transaction_id"] for item in page.get("Items", [])]
+    return ids, encode_cursor(page.get("LastEvaluatedKey"))
+
+
+def load_transactions(run_id: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """HCM records by id, fetched with BatchGetItem (unprocessed keys are fetched again)."""
+    name = tables().transactions
+    resource = boto3.resource("dynamodb")
+    wanted = list(dict.fromkeys(ids))
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), BATCH_GET_LIMIT):
+        keys = [{"run_id": run_id, "transaction_id": tid} for tid in wanted[start : start + BATCH_GET_LIMIT]]
+        request: dict[str, Any] = {name: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = resource.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(name, []):
+                found[item["transaction_id"]] = item
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def record_outcome(
+    run_id: str,
+    transaction_id: str,
+    status: TransactionStatus,
+    *,
+    reason: str | None = None,
+    attempts: int,
+    ledger_id: str | None = None,
+) -> bool:
+    """Record a terminal outcome; a posted transaction is never overwritten by another outcome.
+
+    Returns ``False`` when the write was refused because the transaction is already posted.
+    """
+    fields: dict[str, Any] = {"status": status.value, "attempts": attempts, "updated_at": now_iso()}
+    if reason is not None:
+        fields["reason"] = reason
+    if ledger_id is not None:
+        fields["ledger_id"] = ledger_id
+    kwargs: dict[str, Any] = {
+        "Key": {"run_id": run_id, "transaction_id": transaction_id},
+        "UpdateExpression": "SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+        "ExpressionAttributeNames": {f"#{k}": k for k in fields},
+        "ExpressionAttributeValues": {f":{k}": v for k, v in fields.items()},
+    }
+    condition = Attr("transaction_id").exists()
+    if status is not TransactionStatus.POSTED:
+        condition = condition & Attr("status").ne(TransactionStatus.POSTED.value)
+    try:
+        _table(tables().transactions).update_item(ConditionExpression=condition, **kwargs)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def status_counts(run_id: str) -> dict[str, int]:
+    """Count the transactions of a run by status (paginated query on the run's partition)."""
+    counts = {status.value: 0 for status in TransactionStatus}
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": "run_id = :r",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":r": run_id},
+        "ProjectionExpression": "#s",
+        "ConsistentRead": True,
+    }
+    table = _table(tables().transactions)
+    while True:
+        page = table.query(**kwargs)
+        for item in page.get("Items", []):
+            counts[item["status"]] = counts.get(item["status"], 0) + 1
+        if "LastEvaluatedKey" not in page:
+            return counts
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

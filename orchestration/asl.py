@@ -1,0 +1,76 @@
+"""Loading, substituting and checking the ASL files in ``state_machines/``.
+
+The files hold ``${Placeholder}`` DefinitionSubstitutions, some of them numeric, so a
+file is not valid JSON until rendered. Both targets render the same file: CDK passes the
+substitutions to CloudFormation, the local engine applies them here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from orchestration import PROJECT_ROOT
+from orchestration.config import EnvironmentConfig, RetryProfile
+from orchestration.functions import FUNCTIONS
+
+STATE_MACHINES_DIR = PROJECT_ROOT / "state_machines"
+PROCESS_TRANSACTIONS = STATE_MACHINES_DIR / "process_transactions.asl.json"
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
+
+
+class DefinitionError(Exception):
+    """An ASL file cannot be rendered: the message names the file and the placeholder."""
+
+
+def placeholders(text: str) -> set[str]:
+    return set(PLACEHOLDER.findall(text))
+
+
+def render(path: Path, substitutions: dict[str, str]) -> dict[str, Any]:
+    """Apply substitutions to an ASL file; a missing or unused one is an error naming it."""
+    text = path.read_text()
+    wanted = placeholders(text)
+    missing = sorted(wanted - substitutions.keys())
+    unused = sorted(substitutions.keys() - wanted)
+    if missing:
+        raise DefinitionError(f"{path.name}: no substitution for placeholder(s) {', '.join(missing)}")
+    if unused:
+        raise DefinitionError(f"{path.name}: substitution(s) {', '.join(unused)} not used by the definition")
+    rendered = PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], text)
+    try:
+        definition: dict[str, Any] = json.loads(rendered)
+    except json.JSONDecodeError as exc:
+        raise DefinitionError(f"{path.name}: not valid JSON after substitution: {exc}") from exc
+    return definition
+
+
+def retry_substitutions(profile: RetryProfile) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for label, rule in (
+        ("Throttled", profile.throttled),
+        ("Overloaded", profile.overloaded),
+        ("Unavailable", profile.unavailable),
+    ):
+        values[f"{label}IntervalSeconds"] = str(rule.interval_seconds)
+        values[f"{label}BackoffRate"] = json.dumps(rule.backoff_rate)
+        values[f"{label}MaxAttempts"] = str(rule.max_attempts)
+        values[f"{label}MaxDelaySeconds"] = str(rule.max_delay_seconds)
+    return values
+
+
+def substitutions(config: EnvironmentConfig, profile: str, function_arns: dict[str, str]) -> dict[str, str]:
+    """Every DefinitionSubstitution of ``process_transactions``: function ARNs and retry settings.
+
+    ``function_arns`` maps a function's short name (see ``orchestration.functions``) to
+    its ARN, a CloudFormation token under CDK or a moto ARN locally.
+    """
+    values = {spec.placeholder: function_arns[spec.name] for spec in FUNCTIONS}
+    values.update(retry_substitutions(config.retry_profiles[profile]))
+    return values
+
+
+def state_machine_name(config: EnvironmentConfig, profile: str) -> str:
+    return config.resource_name(f"process-{profile}")

@@ -1,0 +1,201 @@
+"""Environment configuration: one YAML file per environment under ``config/``.
+
+The same models drive the CDK app, the local engine and the CLI. A bad file fails fast
+with an error naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+
+from lambdas.models import ProcessName, ProcessSettings
+from orchestration import PROJECT_ROOT
+
+CONFIG_DIR = PROJECT_ROOT / "config"
+HISTORY_LIMIT = 25_000
+HISTORY_BUDGET = 20_000
+EVENTS_PER_TASK = 5
+EVENTS_PER_RETRY = 3
+EVENTS_PER_BATCH_OVERHEAD = 24
+EVENTS_PER_PAUSE = 14
+LAMBDA_SERVICE_RETRIES = 3
+
+
+class ConfigError(Exception):
+    """A configuration file is missing or invalid; the message names the file and field."""
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetryRule(Model):
+    interval_seconds: int = Field(ge=1, le=3600)
+    backoff_rate: float = Field(ge=1.0, le=10.0)
+    max_attempts: int = Field(ge=0, le=20)
+    max_delay_seconds: int = Field(ge=1, le=86_400)
+
+
+class RetryProfile(Model):
+    """Retry policy per transient error class of the finance system."""
+
+    throttled: RetryRule
+    overloaded: RetryRule
+    unavailable: RetryRule
+
+    def total_attempts(self) -> int:
+        return self.throttled.max_attempts + self.overloaded.max_attempts + self.unavailable.max_attempts
+
+
+class ProcessOverrides(Model):
+    batch_size: int | None = Field(default=None, ge=1, le=1000)
+    chunk_size: int | None = Field(default=None, ge=1, le=100)
+    max_concurrency: int | None = Field(default=None, ge=1, le=40)
+    pause_interval_seconds: int | None = Field(default=None, ge=1, le=86_400)
+    max_pause_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
+    max_batches_per_execution: int | None = Field(default=None, ge=1, le=1000)
+    retry_profile: str | None = None
+    finance_ledger: str | None = None
+
+
+class ProcessDefaults(Model):
+    batch_size: int = Field(ge=1, le=1000)
+    chunk_size: int = Field(ge=1, le=100)
+    max_concurrency: int = Field(ge=1, le=40)
+    pause_interval_seconds: int = Field(ge=1, le=86_400)
+    max_pause_seconds: int = Field(ge=1, le=31_536_000)
+    max_batches_per_execution: int = Field(ge=1, le=1000)
+    retry_profile: str
+    finance_ledger: str = "GL"
+
+
+class FinanceConfig(Model):
+    base_url: HttpUrl | Literal["simulator"] = Field(
+        description="the finance API; 'simulator' runs the local HTTP simulator on 127.0.0.1"
+    )
+    timeout_seconds: float = Field(gt=0, le=60)
+    token_secret_name: str | None = Field(default=None, description="Secrets Manager name of the API token")
+    accounts: list[str] = Field(min_length=1, description="GL accounts the (simulated) finance system knows")
+
+
+class Notifications(Model):
+    email: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(default_factory=list)
+    sms: list[Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")]] = Field(default_factory=list)
+
+
+class EnvironmentConfig(Model):
+    environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,20}$")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    account: str | None = Field(default=None, pattern=r"^\d{12}$")
+    name_prefix: str = Field(pattern=r"^[a-z][a-z0-9-]{2,30}$")
+    retain_data: bool = Field(description="keep tables on stack deletion and enable deletion protection")
+    finance: FinanceConfig
+    retry_profiles: dict[str, RetryProfile] = Field(min_length=1)
+    defaults: ProcessDefaults
+    processes: dict[ProcessName, ProcessOverrides] = Field(min_length=1)
+    notifications: Notifications = Field(default_factory=Notifications)
+
+    @model_validator(mode="after")
+    def _check_processes(self) -> EnvironmentConfig:
+        for name in self.processes:
+            profile = self.profile_name(name)
+            if profile not in self.retry_profiles:
+                raise ValueError(
+                    f"processes.{name}.retry_profile: unknown profile {profile!r}; "
+                    f"known: {', '.join(sorted(self.retry_profiles))}"
+                )
+            settings = self.process_settings(name)
+            events = worst_case_history_events(settings, self.retry_profiles[profile])
+            if events > HISTORY_BUDGET:
+                raise ValueError(
+                    f"processes.{name}: one execution could reach {events} history events "
+                    f"(budget {HISTORY_BUDGET}, hard limit {HISTORY_LIMIT}); lower max_batches_per_execution "
+                    "or batch_size, or raise chunk_size"
+                )
+        return self
+
+    def _value(self, process: str, field: str) -> object:
+        override = getattr(self.processes[process], field)
+        return getattr(self.defaults, field) if override is None else override
+
+    def profile_name(self, process: str) -> str:
+        return str(self._value(process, "retry_profile"))
+
+    def process_settings(self, process: str) -> ProcessSettings:
+        """Resolve a process's runtime settings (defaults plus its overrides)."""
+        interval = int(str(self._value(process, "pause_interval_seconds")))
+        max_pause = int(str(self._value(process, "max_pause_seconds")))
+        return ProcessSettings(
+            process=process,
+            batch_size=int(str(self._value(process, "batch_size"))),
+            chunk_size=int(str(self._value(process, "chunk_size"))),
+            max_concurrency=int(str(self._value(process, "max_concurrency"))),
+            pause_interval_seconds=interval,
+            max_pauses=max(1, math.ceil(max_pause / interval)),
+            max_batches_per_execution=int(str(self._value(process, "max_batches_per_execution"))),
+            finance_ledger=str(self._value(process, "finance_ledger")),
+        )
+
+    def all_settings(self) -> dict[str, ProcessSettings]:
+        return {name: self.process_settings(name) for name in self.processes}
+
+    def used_profiles(self) -> list[str]:
+        return sorted({self.profile_name(name) for name in self.processes})
+
+    def resource_name(self, suffix: str) -> str:
+        return f"{self.name_prefix}-{suffix}"
+
+
+def worst_case_history_events(settings: ProcessSettings, profile: RetryProfile) -> int:
+    """Upper bound on one execution's history events, every retry and pause spent."""
+    chunks = math.ceil(settings.batch_size / settings.chunk_size)
+    retries = profile.total_attempts() + 3 * LAMBDA_SERVICE_RETRIES
+    per_chunk = 2 + 3 * EVENTS_PER_TASK + EVENTS_PER_RETRY * retries
+    per_batch = EVENTS_PER_BATCH_OVERHEAD + chunks * per_chunk
+    return settings.max_batches_per_execution * per_batch + settings.max_pauses * EVENTS_PER_PAUSE + 20
+
+
+def config_path(env: str, directory: Path = CONFIG_DIR) -> Path:
+    return directory / f"{env}.yaml"
+
+
+def known_environments(directory: Path = CONFIG_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def load_config(env: str | None = None, *, path: Path | None = None) -> EnvironmentConfig:
+    """Load and validate ``config/<env>.yaml`` (or ``path``)."""
+    if path is None:
+        if env is None:
+            raise ConfigError("no environment given")
+        path = config_path(env)
+        if not path.exists():
+            known = ", ".join(known_environments()) or "none"
+            raise ConfigError(f"{path.name}: no such environment {env!r} (known: {known})")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return EnvironmentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {format_validation_error(exc)}") from exc
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem, each naming the dotted field path."""
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(message if where == "(top level)" else f"{where}: {message}")
+    return "; ".join(lines)

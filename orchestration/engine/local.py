@@ -1,0 +1,154 @@
+"""The embedded local engine: tables, state machines and Lambda tasks, all in-process.
+
+It provisions from the same sources as the CDK app (``orchestration.tables``,
+``orchestration.functions``, the ASL files and the environment config) inside moto's
+in-process mock, with Step Functions execution turned on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from lambdas.models import RunInput
+from lambdas.settings import PROCESSES_FILE_ENV
+from lambdas.start_next import execution_name
+from orchestration.asl import PROCESS_TRANSACTIONS, render, state_machine_name, substitutions
+from orchestration.config import EnvironmentConfig
+from orchestration.engine.lambda_runtime import LocalLambdaRuntime
+from orchestration.functions import FUNCTIONS, FunctionSpec
+from orchestration.tables import ALL_TABLES, table_environment
+
+ACCOUNT = "123456789012"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/ledgerflow-local-state-machine"
+QUIET_LOGGERS = ("moto", "botocore", "werkzeug", "aws_lambda_powertools")
+
+
+def function_name(config: EnvironmentConfig, spec: FunctionSpec) -> str:
+    return config.resource_name(spec.name)
+
+
+def function_arn(config: EnvironmentConfig, spec: FunctionSpec) -> str:
+    return f"arn:aws:lambda:{config.region}:{ACCOUNT}:function:{function_name(config, spec)}"
+
+
+def lambda_environment(config: EnvironmentConfig, finance_url: str, processes_file: Path) -> dict[str, str]:
+    """The environment every handler sees locally (the CDK stack sets the same names)."""
+    values = table_environment(config)
+    values.update(
+        {
+            "FINANCE_BASE_URL": finance_url,
+            "FINANCE_TIMEOUT_SECONDS": str(config.finance.timeout_seconds),
+            PROCESSES_FILE_ENV: str(processes_file),
+            "AWS_DEFAULT_REGION": config.region,
+            "AWS_REGION": config.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "POWERTOOLS_SERVICE_NAME": "ledgerflow",
+            "POWERTOOLS_METRICS_NAMESPACE": "Ledgerflow",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            "AWS_LAMBDA_FUNCTION_NAME": config.resource_name("local"),
+        }
+    )
+    return values
+
+
+@contextmanager
+def patched_environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def create_tables(config: EnvironmentConfig, dynamodb: Any) -> None:
+    for spec in ALL_TABLES:
+        dynamodb.create_table(**spec.create_table_kwargs(config))
+        if spec.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=spec.table_name(config),
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+            )
+
+
+class LocalEngine:
+    """A provisioned local system; use ``LocalEngine.start(config, finance_url)`` as a context."""
+
+    def __init__(self, config: EnvironmentConfig, runtime: LocalLambdaRuntime, state_machines: dict[str, str]):
+        self.config = config
+        self.runtime = runtime
+        self.state_machines = state_machines
+        self.sfn = boto3.client("stepfunctions", region_name=config.region)
+        self.dynamodb = boto3.client("dynamodb", region_name=config.region)
+
+    @classmethod
+    @contextmanager
+    def start(cls, config: EnvironmentConfig, finance_url: str) -> Iterator[LocalEngine]:
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        with ExitStack() as stack:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ledgerflow-")))
+            processes_file = workdir / "processes.json"
+            processes_file.write_text(
+                json.dumps({name: s.model_dump() for name, s in config.all_settings().items()})
+            )
+            stack.enter_context(patched_environ(lambda_environment(config, finance_url, processes_file)))
+            stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+            boto3.setup_default_session(region_name=config.region)
+            runtime = LocalLambdaRuntime.for_functions(lambda spec: function_name(config, spec))
+            assert boto3.DEFAULT_SESSION is not None
+            boto3.DEFAULT_SESSION.events.register_first("before-send.lambda", runtime.before_send)
+            create_tables(config, boto3.client("dynamodb", region_name=config.region))
+            machines = provision_state_machines(config)
+            try:
+                yield cls(config, runtime, machines)
+            finally:
+                boto3.DEFAULT_SESSION.events.unregister("before-send.lambda", runtime.before_send)
+
+    def state_machine_for(self, process: str) -> str:
+        return self.state_machines[self.config.profile_name(process)]
+
+    def start_run(self, process: str, run_id: str) -> str:
+        """Start the first execution of a run; the name makes a duplicate start idempotent."""
+        run_input = RunInput(process=process, run_id=run_id)
+        response = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_for(process),
+            name=execution_name(run_id, 0),
+            input=run_input.model_dump_json(),
+        )
+        return str(response["executionArn"])
+
+
+def provision_state_machines(config: EnvironmentConfig) -> dict[str, str]:
+    """One state machine per retry profile in use, from the shared ASL file."""
+    sfn = boto3.client("stepfunctions", region_name=config.region)
+    arns = {spec.name: function_arn(config, spec) for spec in FUNCTIONS}
+    machines: dict[str, str] = {}
+    for profile in config.used_profiles():
+        definition = render(PROCESS_TRANSACTIONS, substitutions(config, profile, arns))
+        response = sfn.create_state_machine(
+            name=state_machine_name(config, profile),
+            definition=json.dumps(definition),
+            roleArn=ROLE_ARN,
+            type="STANDARD",
+        )
+        machines[profile] = response["stateMachineArn"]
+    return machines

@@ -1,0 +1,43 @@
+"""Named fault profiles for local runs (``--faults``), seeded so runs are reproducible."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from orchestration.finance_sim import FinanceFaults
+
+
+class FaultProfile(StrEnum):
+    NONE = "none"
+    TRANSIENT = "transient"
+    CHAOS = "chaos"
+
+
+def finance_faults(profile: FaultProfile, *, seed: int, timeout_seconds: float) -> FinanceFaults:
+    """Fault rates of the finance simulator for a profile.
+
+    ``transient`` injects each retryable failure (503 overload, 429 throttling, a response
+    slower than the client timeout, a connection reset) at a few percent; ``chaos`` adds a
+    concurrency cap that overloads the finance database when too many posts arrive at once.
+    """
+    slow = timeout_seconds * 2
+    if profile is FaultProfile.NONE:
+        return FinanceFaults(seed=seed)
+    if profile is FaultProfile.TRANSIENT:
+        return FinanceFaults(
+            overload_rate=0.02, throttle_rate=0.02, slow_rate=0.005, slow_seconds=slow, reset_rate=0.005, seed=seed
+        )
+    return FinanceFaults(
+        capacity=12,
+        overload_rate=0.05,
+        throttle_rate=0.05,
+        slow_rate=0.01,
+        slow_seconds=slow,
+        reset_rate=0.02,
+        seed=seed,
+    )
+
+
+def malformed_share(profile: FaultProfile) -> float:
+    """Share of malformed HCM records a profile seeds."""
+    return {FaultProfile.NONE: 0.0, FaultProfile.TRANSIENT: 0.03, FaultProfile.CHAOS: 0.05}[profile]

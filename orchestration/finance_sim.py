@@ -1,0 +1,522 @@
+"""Simulated legacy finance system used by tests and local demos.
+
+The real finance system is a fragile on-premise ledger behind a thin HTTP
+facade.  Its failure modes (overload under concurrency, throttling, slow
+commits that still land, dropped connections, full outages) are what the
+Step Functions retry/concurrency design has to survive, so this simulator
+reproduces each of them on demand over a *real* socket.  Nothing is mocked:
+the production ``FinanceClient`` talks to it exactly as it would talk to the
+real system.
+
+Fault handling order for ``POST /journal-entries`` mirrors where each failure
+happens in the real stack:
+
+1. outage              -> 503 ``{"error": "outage"}``
+2. auth                -> 401 ``{"error": "unauthorized"}``
+3. reset               -> socket closed without a response, nothing recorded
+4. capacity / overload -> 503 ``{"error": "database_overloaded"}``
+5. throttle            -> 429 ``{"error": "throttled"}`` + ``Retry-After: 1``
+6. validation + record -> 400 / 422 / 201 / 200 (duplicate)
+7. slow                -> the response is delayed *after* the entry is
+   recorded, so a client that times out and retries with the same
+   idempotency key must get the dedup answer, never a second entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import random
+import re
+import socket
+import struct
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED_CURRENCIES: frozenset[str] = frozenset(
+    {"USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NOK", "DKK"}
+)
+"""Currencies the legacy ledger is configured for (anything else is a 422)."""
+
+FAULT_KINDS: tuple[str, ...] = (
+    "overload",
+    "capacity",
+    "throttle",
+    "slow",
+    "reset",
+    "outage",
+)
+
+MAX_BODY_BYTES = 1 << 20
+"""Refuse absurd bodies instead of buffering them (the real facade does too)."""
+
+_AMOUNT_RE = re.compile(r"^-?\d{1,15}\.\d{2}$")
+_PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_TEXT_FIELDS: tuple[str, ...] = (
+    "transaction_id",
+    "account",
+    "amount",
+    "currency",
+    "period",
+    "cost_centre",
+    "employee",
+    "description",
+)
+
+
+class FinanceFaults(BaseModel):
+    """Fault-injection knobs.  Rates are probabilities per eligible request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    capacity: int | None = Field(default=None, ge=0)
+    """Max concurrent in-flight POSTs; above it the DB reports overload."""
+    overload_rate: float = Field(default=0, ge=0, le=1)
+    throttle_rate: float = Field(default=0, ge=0, le=1)
+    slow_rate: float = Field(default=0, ge=0, le=1)
+    slow_seconds: float = Field(default=2.0, ge=0)
+    reset_rate: float = Field(default=0, ge=0, le=1)
+    outage: bool = False
+    seed: int = 0
+
+
+class LedgerEntry(BaseModel):
+    """One posted journal entry as stored by the legacy ledger."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ledger_id: str
+    idempotency_key: str
+    transaction_id: str
+    account: str
+    amount: Decimal
+    currency: str
+    period: str
+    cost_centre: str
+    employee: str
+    description: str
+    posted_at: datetime
+
+
+class FinanceStats(BaseModel):
+    """Counters used by tests and load demos to assert on system behaviour."""
+
+    requests: int = 0
+    """Every HTTP request received (any method/path), including faulted ones."""
+    posted: int = 0
+    """New ledger entries created."""
+    duplicates_absorbed: int = 0
+    """POSTs answered from the idempotency table instead of creating an entry."""
+    rejected: int = 0
+    """Permanent rejections: 400 (bad request), 401 (auth) and 422 (validation)."""
+    faults_injected: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
+    max_concurrent: int = 0
+    """Peak number of simultaneously in-flight POSTs."""
+    current_concurrent: int = 0
+
+
+class _Draws(BaseModel):
+    """Random numbers for one POST, drawn atomically (see ``_draw``)."""
+
+    reset: float
+    overload: float
+    throttle: float
+    slow: float
+
+
+class _Reply(BaseModel):
+    status: int
+    body: Any
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class _Server(ThreadingHTTPServer):
+    """HTTP server that knows its simulator and stays quiet about dead peers."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, sim: FinanceSimulator) -> None:
+        self.sim = sim
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients time out, and reset faults kill sockets on purpose: broken
+        # pipes are expected here and must not spam stderr with tracebacks.
+        logger.debug("finance sim connection error from %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, keep-alive
+    # requests would stall ~40 ms each on delayed ACKs.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    # -- plumbing ---------------------------------------------------------
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.sim._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.sim._track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default per-request stderr logging."""
+
+    def _read_body(self) -> bytes | None:
+        """Always drain the body so a keep-alive connection stays in sync.
+
+        Returns None (and marks the connection for closing) when the body is
+        unreadable (bad or oversized Content-Length); the caller answers 400.
+        """
+        raw_len = self.headers.get("Content-Length")
+        if raw_len is None:
+            return b""
+        try:
+            length = int(raw_len)
+        except ValueError:
+            self.close_connection = True
+            return None
+        if length < 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True
+            return None
+        return self.rfile.read(length)
+
+    def _send(self, reply: _Reply) -> None:
+        payload = json.dumps(reply.body, separators=(",", ":")).encode()
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(payload)
+            self.wfile.flush()
+        except OSError:
+            # The client gave up (e.g. timed out during a slow fault).
+            self.close_connection = True
+
+    def _reset(self) -> None:
+        """Drop the connection with a TCP RST and no HTTP response at all."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+    def _authorized(self) -> bool:
+        token = self.server.sim._token
+        if token is None:
+            return True
+        supplied = self.headers.get("Authorization", "")
+        return hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode())
+
+    def _gate(self) -> _Reply | None:
+        """Outage and auth checks shared by every endpoint."""
+        sim = self.server.sim
+        if sim._outage.is_set():
+            sim._count_fault("outage")
+            return _Reply(status=503, body={"error": "outage"})
+        if not self._authorized():
+            sim._count("rejected")
+            return _Reply(
+                status=401,
+                body={"error": "unauthorized", "message": "bad or missing token"},
+            )
+        return None
+
+    @property
+    def _path(self) -> str:
+        return self.path.split("?", 1)[0].rstrip("/") or "/"
+
+    # -- endpoints ----------------------------------------------------------
+
+    def do_GET(self) -> None:
+        sim = self.server.sim
+        sim._count("requests")
+        if self._read_body() is None:
+            self._send(_Reply(status=400, body={"error": "invalid_body"}))
+            return
+        if self._path not in ("/health", "/journal-entries"):
+            self._send(_Reply(status=404, body={"error": "not_found"}))
+            return
+        gated = self._gate()
+        if gated is not None:
+            self._send(gated)
+            return
+        if self._path == "/health":
+            self._send(_Reply(status=200, body={"status": "ok"}))
+            return
+        entries = [e.model_dump(mode="json") for e in sim.ledger()]
+        self._send(_Reply(status=200, body=entries))
+
+    def do_POST(self) -> None:
+        sim = self.server.sim
+        sim._count("requests")
+        body = self._read_body()
+        if self._path != "/journal-entries":
+            self._send(_Reply(status=404, body={"error": "not_found"}))
+            return
+        sim._enter()
+        try:
+            reply = self._post(body)
+        finally:
+            # Leave *before* answering: once the client has its response the
+            # request must no longer count against capacity, or a caller that
+            # immediately sends the next request could see a phantom overload.
+            sim._leave()
+        if reply is None:
+            self._reset()
+        else:
+            self._send(reply)
+
+    def _post(self, body: bytes | None) -> _Reply | None:
+        """Decide the answer to one POST; None means "reset the connection"."""
+        sim = self.server.sim
+        gated = self._gate()
+        if gated is not None:
+            return gated
+        draws = sim._draw()
+        faults = sim.faults
+        if draws.reset < faults.reset_rate:
+            sim._count_fault("reset")
+            return None
+        if faults.capacity is not None and sim._in_flight() > faults.capacity:
+            sim._count_fault("capacity")
+            return _Reply(status=503, body={"error": "database_overloaded"})
+        if draws.overload < faults.overload_rate:
+            sim._count_fault("overload")
+            return _Reply(status=503, body={"error": "database_overloaded"})
+        if draws.throttle < faults.throttle_rate:
+            sim._count_fault("throttle")
+            return _Reply(status=429, body={"error": "throttled"}, headers={"Retry-After": "1"})
+        reply = sim._record(body, self.headers.get("Idempotency-Key"))
+        if draws.slow < faults.slow_rate:
+            sim._count_fault("slow")
+            # Interruptible so stop() does not wait for sleeping handlers.
+            sim._stopping.wait(faults.slow_seconds)
+        return reply
+
+
+class FinanceSimulator:
+    """In-memory legacy ledger served over real HTTP on 127.0.0.1.
+
+    Use as a context manager (or ``start()``/``stop()``) and point a
+    ``FinanceClient`` at ``url``.
+    """
+
+    def __init__(
+        self,
+        accounts: Iterable[str],
+        faults: FinanceFaults | None = None,
+        token: str | None = None,
+    ) -> None:
+        self.accounts: frozenset[str] = frozenset(accounts)
+        self.faults: FinanceFaults = faults or FinanceFaults()
+        self._token = token
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.faults.seed)
+        self._outage = threading.Event()
+        if self.faults.outage:
+            self._outage.set()
+        self._stopping = threading.Event()
+        self._entries: list[LedgerEntry] = []
+        self._by_key: dict[str, str] = {}
+        self._stats = FinanceStats()
+        self._connections: set[socket.socket] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind a free port and serve in a daemon thread."""
+        if self._server is not None:
+            raise RuntimeError("finance simulator already started")
+        self._stopping.clear()
+        server = _Server(self)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="finance-sim",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and drop open keep-alive connections."""
+        server = self._server
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            conns = list(self._connections)
+            self._connections.clear()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("finance simulator not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # -- runtime controls / inspection ----------------------------------------
+
+    def set_outage(self, down: bool) -> None:
+        """Simulate the whole system going down (or coming back)."""
+        if down:
+            self._outage.set()
+        else:
+            self._outage.clear()
+
+    def ledger(self) -> list[LedgerEntry]:
+        with self._lock:
+            return list(self._entries)
+
+    def stats(self) -> FinanceStats:
+        with self._lock:
+            return self._stats.model_copy(deep=True)
+
+    # -- internals used by the handler ----------------------------------------
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def _count(self, field: str) -> None:
+        with self._lock:
+            setattr(self._stats, field, getattr(self._stats, field) + 1)
+
+    def _count_fault(self, kind: str) -> None:
+        with self._lock:
+            self._stats.faults_injected[kind] += 1
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._stats.current_concurrent += 1
+            self._stats.max_concurrent = max(self._stats.max_concurrent, self._stats.current_concurrent)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._stats.current_concurrent -= 1
+
+    def _in_flight(self) -> int:
+        with self._lock:
+            return self._stats.current_concurrent
+
+    def _draw(self) -> _Draws:
+        """Draw every fault decision for one request in a single locked step.
+
+        A fixed number of draws per request keeps the *count* of injected
+        faults reproducible for a given seed even when threads interleave.
+        """
+        with self._lock:
+            r = self._rng.random
+            return _Draws(reset=r(), overload=r(), throttle=r(), slow=r())
+
+    def _reject(self, status: int, code: str, message: str) -> _Reply:
+        with self._lock:
+            self._stats.rejected += 1
+        return _Reply(status=status, body={"error": code, "message": message})
+
+    def _record(self, body: bytes | None, key: str | None) -> _Reply:
+        """Validate, then create or dedupe the entry atomically."""
+        if not key:
+            return self._reject(400, "missing_idempotency_key", "Idempotency-Key header required")
+        if body is None:
+            return self._reject(400, "invalid_body", "unreadable request body")
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return self._reject(400, "invalid_json", "body is not valid JSON")
+        if not isinstance(data, dict):
+            return self._reject(422, "invalid_request", "body must be an object")
+        for name in _TEXT_FIELDS:
+            value = data.get(name)
+            if not isinstance(value, str):
+                if name == "amount":
+                    return self._reject(422, "invalid_amount", "amount must be a decimal string")
+                return self._reject(422, "invalid_request", f"{name} must be a string")
+        if not data["transaction_id"]:
+            return self._reject(422, "invalid_request", "transaction_id is empty")
+        if data["account"] not in self.accounts:
+            return self._reject(422, "unknown_account", f"account {data['account']!r} not found")
+        if not _AMOUNT_RE.match(data["amount"]):
+            return self._reject(
+                422,
+                "invalid_amount",
+                f"amount {data['amount']!r} must have exactly 2 decimals",
+            )
+        if data["currency"] not in ACCEPTED_CURRENCIES:
+            return self._reject(422, "invalid_currency", f"currency {data['currency']!r} not accepted")
+        if not _PERIOD_RE.match(data["period"]):
+            return self._reject(422, "invalid_period", f"period {data['period']!r} is not YYYY-MM")
+        with self._lock:
+            existing = self._by_key.get(key)
+            if existing is not None:
+                self._stats.duplicates_absorbed += 1
+                return _Reply(status=200, body={"ledger_id": existing, "duplicate": True})
+            ledger_id = f"L{len(self._entries) + 1:06d}"
+            self._entries.append(
+                LedgerEntry(
+                    ledger_id=ledger_id,
+                    idempotency_key=key,
+                    transaction_id=data["transaction_id"],
+                    account=data["account"],
+                    amount=Decimal(data["amount"]),
+                    currency=data["currency"],
+                    period=data["period"],
+                    cost_centre=data["cost_centre"],
+                    employee=data["employee"],
+                    description=data["description"],
+                    posted_at=datetime.now(UTC),
+                )
+            )
+            self._by_key[key] = ledger_id
+            self._stats.posted += 1
+        return _Reply(status=201, body={"ledger_id": ledger_id, "duplicate": False})

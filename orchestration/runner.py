@@ -1,0 +1,292 @@
+"""The main job: seed the HCM, run every process through the state machine, reconcile.
+
+The report proves the run: each HCM transaction ends posted exactly once (matched
+against the finance ledger) or rejected/failed with a recorded reason.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from pydantic import BaseModel, Field
+
+from lambdas.models import TransactionStatus
+from orchestration.config import EnvironmentConfig
+from orchestration.engine.local import LocalEngine
+from orchestration.faults import FaultProfile, finance_faults, malformed_share
+from orchestration.finance_sim import FinanceSimulator
+from orchestration.gates import GateStore
+from orchestration.hcm import seed_run
+from orchestration.tables import GATE_AUDIT, GATES, RUNS, TRANSACTIONS
+
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+STATE_ENTERED_SUFFIX = "StateEntered"
+
+
+class ProcessProgress(BaseModel):
+    process: str
+    total: int
+    posted: int = 0
+    rejected: int = 0
+    failed: int = 0
+    pending: int = 0
+    paused: bool = False
+    executions: int = 0
+
+
+class ProcessReport(BaseModel):
+    process: str
+    run_id: str
+    hcm_count: int
+    hcm_amount: Decimal
+    ledger_count: int
+    ledger_amount: Decimal
+    posted: int
+    rejected: int
+    failed: int
+    lost: int
+    duplicates: int
+    retries: int
+    executions: int
+    execution_status: list[str]
+    rejection_reasons: dict[str, int] = Field(default_factory=dict)
+    failure_reasons: dict[str, int] = Field(default_factory=dict)
+
+
+class RunReport(BaseModel):
+    transactions: int
+    posted: int
+    rejected: int
+    failed: int
+    lost: int
+    duplicates: int
+    retries: int
+    state_transitions: int
+    max_history_events: int
+    lambda_invocations: int
+    seconds: float
+    transactions_per_second: float
+    faults: str
+    seed: int
+    finance_max_concurrent: int
+    processes: list[ProcessReport]
+
+    @property
+    def ok(self) -> bool:
+        accounted = self.posted + self.rejected + self.failed == self.transactions
+        return accounted and self.lost == 0 and self.duplicates == 0
+
+
+ProgressCallback = Callable[[list[ProcessProgress]], None]
+
+
+def split(total: int, parts: int) -> list[int]:
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def _statuses(engine: LocalEngine, run_id: str) -> list[dict[str, Any]]:
+    table = boto3.resource("dynamodb", region_name=engine.config.region).Table(TRANSACTIONS.table_name(engine.config))
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": "run_id = :r",
+        "ExpressionAttributeValues": {":r": run_id},
+    }
+    while True:
+        page = table.query(**kwargs)
+        items += page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def executions_of(engine: LocalEngine, process: str, run_id: str) -> list[dict[str, Any]]:
+    paginator = engine.sfn.get_paginator("list_executions")
+    found = []
+    for page in paginator.paginate(stateMachineArn=engine.state_machine_for(process)):
+        found += [e for e in page["executions"] if e["name"].rsplit("-", 1)[0] == run_id]
+    return sorted(found, key=lambda e: int(e["name"].rsplit("-", 1)[1]))
+
+
+def history(engine: LocalEngine, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for page in engine.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events += page["events"]
+    return events
+
+
+def run_finished(executions: list[dict[str, Any]]) -> bool:
+    """A run is over when its newest execution ended without handing on to a successor."""
+    if not executions or executions[-1]["status"] not in TERMINAL:
+        return False
+    return all(e["status"] in TERMINAL for e in executions)
+
+
+def wait_for_runs(
+    engine: LocalEngine,
+    runs: dict[str, str],
+    totals: dict[str, int],
+    on_progress: ProgressCallback | None,
+    timeout_seconds: float,
+    poll_seconds: float = 0.25,
+) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    runs_table = boto3.resource("dynamodb", region_name=engine.config.region).Table(RUNS.table_name(engine.config))
+    while True:
+        progress = []
+        finished = True
+        for process, run_id in runs.items():
+            executions = executions_of(engine, process, run_id)
+            done = run_finished(executions)
+            if done and executions[-1]["status"] == "SUCCEEDED":
+                output = engine.sfn.describe_execution(executionArn=executions[-1]["executionArn"]).get("output", "")
+                done = "next_execution" not in output
+            finished &= done
+            counts = Counter(item["status"] for item in _statuses(engine, run_id))
+            run = runs_table.get_item(Key={"run_id": run_id}).get("Item", {})
+            progress.append(
+                ProcessProgress(
+                    process=process,
+                    total=totals[process],
+                    posted=counts[TransactionStatus.POSTED.value],
+                    rejected=counts[TransactionStatus.REJECTED.value],
+                    failed=counts[TransactionStatus.FAILED.value],
+                    pending=counts[TransactionStatus.PENDING.value],
+                    paused=run.get("status") == "paused",
+                    executions=len(executions),
+                )
+            )
+        if on_progress:
+            on_progress(progress)
+        if finished:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"runs not finished after {timeout_seconds:.0f}s")
+        time.sleep(poll_seconds)
+
+
+def reconcile(
+    engine: LocalEngine, finance: FinanceSimulator, runs: dict[str, str], seconds: float, faults: str, seed: int
+) -> RunReport:
+    ledger_by_key: dict[str, list[Any]] = defaultdict(list)
+    for entry in finance.ledger():
+        ledger_by_key[entry.idempotency_key].append(entry)
+    reports = []
+    transitions = 0
+    max_events = 0
+    for process, run_id in runs.items():
+        items = _statuses(engine, run_id)
+        posted = [i for i in items if i["status"] == TransactionStatus.POSTED.value]
+        ledger_entries = [e for i in items for e in ledger_by_key.get(f"{process}:{i['transaction_id']}", [])]
+        in_ledger = {e.transaction_id for e in ledger_entries}
+        duplicates = len(ledger_entries) - len(in_ledger)
+        unrecorded = sum(1 for i in items if i["transaction_id"] in in_ledger and i["status"] != "posted")
+        missing = sum(1 for i in posted if i["transaction_id"] not in in_ledger)
+        pending = sum(1 for i in items if i["status"] == TransactionStatus.PENDING.value)
+        executions = executions_of(engine, process, run_id)
+        for execution in executions:
+            events = history(engine, execution["executionArn"])
+            max_events = max(max_events, len(events))
+            transitions += sum(1 for e in events if e["type"].endswith(STATE_ENTERED_SUFFIX))
+        reports.append(
+            ProcessReport(
+                process=process,
+                run_id=run_id,
+                hcm_count=len(items),
+                hcm_amount=sum((_amount(i) for i in posted), Decimal("0")),
+                ledger_count=len(ledger_entries),
+                ledger_amount=sum((e.amount for e in ledger_entries), Decimal("0")),
+                posted=len(posted),
+                rejected=sum(1 for i in items if i["status"] == TransactionStatus.REJECTED.value),
+                failed=sum(1 for i in items if i["status"] == TransactionStatus.FAILED.value),
+                lost=pending + missing + unrecorded,
+                duplicates=duplicates,
+                retries=sum(max(0, int(i.get("attempts", 0)) - 1) for i in items),
+                executions=len(executions),
+                execution_status=[e["status"] for e in executions],
+                rejection_reasons=_reasons(items, TransactionStatus.REJECTED),
+                failure_reasons=_reasons(items, TransactionStatus.FAILED),
+            )
+        )
+    total = sum(r.hcm_count for r in reports)
+    return RunReport(
+        transactions=total,
+        posted=sum(r.posted for r in reports),
+        rejected=sum(r.rejected for r in reports),
+        failed=sum(r.failed for r in reports),
+        lost=sum(r.lost for r in reports),
+        duplicates=sum(r.duplicates for r in reports),
+        retries=sum(r.retries for r in reports),
+        state_transitions=transitions,
+        max_history_events=max_events,
+        lambda_invocations=sum(engine.runtime.stats.invocations.values()),
+        seconds=round(seconds, 3),
+        transactions_per_second=round(total / seconds, 1) if seconds else 0.0,
+        faults=faults,
+        seed=seed,
+        finance_max_concurrent=finance.stats().max_concurrent,
+        processes=reports,
+    )
+
+
+def _amount(item: dict[str, Any]) -> Decimal:
+    return Decimal(str(item["amount"])).quantize(Decimal("0.01"))
+
+
+def _reasons(items: Iterable[dict[str, Any]], status: TransactionStatus) -> dict[str, int]:
+    """Reasons grouped by their kind (the text before the first detail)."""
+    counts: Counter[str] = Counter()
+    for item in items:
+        if item["status"] == status.value:
+            counts[str(item.get("reason", "no reason recorded")).split(":")[0:2][-1].strip()[:80]] += 1
+    return dict(counts.most_common())
+
+
+def run_local(
+    config: EnvironmentConfig,
+    *,
+    processes: list[str],
+    transactions: int,
+    faults: FaultProfile,
+    seed: int,
+    on_progress: ProgressCallback | None = None,
+    timeout_seconds: float = 900,
+) -> RunReport:
+    """Run the whole integration on the embedded engine and reconcile it against the ledger."""
+    fault_settings = finance_faults(faults, seed=seed, timeout_seconds=config.finance.timeout_seconds)
+    with (
+        FinanceSimulator(config.finance.accounts, fault_settings) as finance,
+        LocalEngine.start(config, finance.url) as engine,
+    ):
+        dynamodb = boto3.resource("dynamodb", region_name=config.region)
+        gates = GateStore(engine.dynamodb, GATES.table_name(config), GATE_AUDIT.table_name(config))
+        runs: dict[str, str] = {}
+        totals: dict[str, int] = {}
+        for process, count in zip(processes, split(transactions, len(processes)), strict=True):
+            gates.set(process, open_=True, reason="local run", who="ledgerflow run --local")
+            run_id = f"{process.replace('_', '-')}-{uuid.UUID(int=seed * 1_000_003 + len(runs), version=4).hex[:12]}"
+            seed_run(
+                dynamodb,
+                runs_table=RUNS.table_name(config),
+                transactions_table=TRANSACTIONS.table_name(config),
+                process=process,
+                run_id=run_id,
+                count=count,
+                accounts=config.finance.accounts,
+                seed=seed,
+                malformed_share=malformed_share(faults),
+            )
+            runs[process] = run_id
+            totals[process] = count
+        started = time.monotonic()
+        for process, run_id in runs.items():
+            engine.start_run(process, run_id)
+        wait_for_runs(engine, runs, totals, on_progress, timeout_seconds)
+        elapsed = time.monotonic() - started
+        return reconcile(engine, finance, runs, elapsed, faults.value, seed)

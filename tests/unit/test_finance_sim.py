@@ -1,0 +1,404 @@
+"""The finance simulator and the production client, against each other.
+
+Everything runs over a real socket on 127.0.0.1: no mocks.  Fault tests use
+rates of exactly 0 or 1 (or capacity limits observed through ``stats()``) so
+they are deterministic, never flaky.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import pickle
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import urllib3
+from pydantic import ValidationError
+
+from lambdas.finance_client import (
+    TRANSIENT_ERRORS,
+    FinanceClient,
+    FinanceError,
+    FinanceOverloaded,
+    FinanceRejected,
+    FinanceThrottled,
+    FinanceTimeout,
+    FinanceUnavailable,
+    JournalEntry,
+    PostResult,
+)
+from orchestration.finance_sim import FinanceFaults, FinanceSimulator
+
+ACCOUNTS = ("6000-SALARIES", "6100-BENEFITS", "2100-PAYROLL-LIABILITY")
+
+SimFactory = Callable[..., FinanceSimulator]
+ClientFactory = Callable[..., FinanceClient]
+
+
+@pytest.fixture
+def make_sim() -> Iterator[SimFactory]:
+    """Start simulators on free ports; all are stopped at teardown."""
+    sims: list[FinanceSimulator] = []
+
+    def _make(faults: FinanceFaults | None = None, token: str | None = None) -> FinanceSimulator:
+        sim = FinanceSimulator(ACCOUNTS, faults=faults, token=token)
+        sim.start()
+        sims.append(sim)
+        return sim
+
+    yield _make
+    for sim in sims:
+        sim.stop()
+
+
+@pytest.fixture
+def make_client() -> Iterator[ClientFactory]:
+    clients: list[FinanceClient] = []
+
+    def _make(sim: FinanceSimulator, timeout: float = 2.0, token: str | None = None) -> FinanceClient:
+        client = FinanceClient(sim.url, timeout_seconds=timeout, token=token)
+        clients.append(client)
+        return client
+
+    yield _make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def raw() -> Iterator[urllib3.PoolManager]:
+    """Bare HTTP access, for inputs the client's model would refuse to send."""
+    pool = urllib3.PoolManager(retries=False, timeout=2.0)
+    yield pool
+    pool.clear()
+
+
+def entry(tx: str = "TX-1", **overrides: Any) -> JournalEntry:
+    fields: dict[str, Any] = {
+        "transaction_id": tx,
+        "account": "6000-SALARIES",
+        "amount": "1234.50",
+        "currency": "USD",
+        "period": "2025-01",
+        "cost_centre": "CC-100",
+        "employee": "E-42",
+        "description": "January salary",
+    } | overrides
+    return JournalEntry(**fields)
+
+
+def wire(**overrides: Any) -> dict[str, Any]:
+    return entry().model_dump(mode="json") | overrides
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.005)
+
+
+# -- happy path and idempotency ----------------------------------------------------
+
+
+def test_post_then_same_key_is_deduplicated(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim()
+    client = make_client(sim)
+
+    first = client.post_entry(entry(), idempotency_key="run-1:TX-1")
+    again = client.post_entry(entry(), idempotency_key="run-1:TX-1")
+
+    assert first == PostResult(ledger_id="L000001", duplicate=False)
+    assert again == PostResult(ledger_id="L000001", duplicate=True)
+    [stored] = sim.ledger()
+    assert stored.ledger_id == "L000001"
+    assert stored.idempotency_key == "run-1:TX-1"
+    assert stored.amount == Decimal("1234.50")
+    stats = sim.stats()
+    assert (stats.posted, stats.duplicates_absorbed, stats.requests) == (1, 1, 2)
+
+
+def test_distinct_keys_get_sequential_ledger_ids(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim()
+    client = make_client(sim)
+    ids = [client.post_entry(entry(f"TX-{i}"), idempotency_key=f"k{i}").ledger_id for i in range(3)]
+    assert ids == ["L000001", "L000002", "L000003"]
+    assert [e.transaction_id for e in sim.ledger()] == ["TX-0", "TX-1", "TX-2"]
+
+
+def test_amount_is_sent_with_exactly_two_decimals(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim()
+    make_client(sim).post_entry(entry(amount=Decimal("7.5")), idempotency_key="k")
+    assert entry(amount=Decimal("7.5")).model_dump(mode="json")["amount"] == "7.50"
+    assert sim.ledger()[0].amount == Decimal("7.50")
+
+
+def test_client_model_refuses_malformed_entries() -> None:
+    for bad in ({"amount": "1.234"}, {"currency": "usd"}, {"period": "2025-13"}, {"bogus": 1}):
+        with pytest.raises(ValidationError):
+            entry(**bad)
+
+
+def test_health_and_listing(
+    make_sim: SimFactory, make_client: ClientFactory, raw: urllib3.PoolManager
+) -> None:
+    sim = make_sim()
+    client = make_client(sim)
+    assert 0 <= client.health() < 1
+    client.post_entry(entry(), idempotency_key="k")
+
+    listing = raw.request("GET", f"{sim.url}/journal-entries")
+    assert listing.status == 200
+    assert [e["ledger_id"] for e in json.loads(listing.data)] == ["L000001"]
+    assert raw.request("GET", f"{sim.url}/nope").status == 404
+
+
+def test_keep_alive_reuses_one_connection(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim()
+    client = make_client(sim)
+    for i in range(5):
+        client.post_entry(entry(f"TX-{i}"), idempotency_key=f"k{i}")
+    client.health()
+    # One server-side connection carried every request.
+    assert len(sim._connections) == 1
+
+
+# -- permanent rejections ---------------------------------------------------------
+
+
+def test_unknown_account_is_rejected_and_not_recorded(
+    make_sim: SimFactory, make_client: ClientFactory
+) -> None:
+    sim = make_sim()
+    with pytest.raises(FinanceRejected) as err:
+        make_client(sim).post_entry(entry(account="9999-NOPE"), idempotency_key="k")
+    assert err.value.code == "unknown_account"
+    assert err.value.status == 422
+    assert "9999-NOPE" in err.value.reason
+    assert sim.ledger() == []
+    assert sim.stats().rejected == 1
+
+
+def test_unaccepted_currency_is_rejected(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim()
+    with pytest.raises(FinanceRejected) as err:
+        make_client(sim).post_entry(entry(currency="XYZ"), idempotency_key="k")
+    assert err.value.code == "invalid_currency"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (wire(amount="12.5"), 422, "invalid_amount"),
+        (wire(amount="1.234"), 422, "invalid_amount"),
+        (wire(amount=12.5), 422, "invalid_amount"),
+        (wire(currency="XYZ"), 422, "invalid_currency"),
+        (wire(period="2025-13"), 422, "invalid_period"),
+        (wire(period="25-01"), 422, "invalid_period"),
+    ],
+)
+def test_server_side_validation(
+    make_sim: SimFactory, raw: urllib3.PoolManager, body: dict[str, Any], status: int, code: str
+) -> None:
+    sim = make_sim()
+    resp = raw.request("POST", f"{sim.url}/journal-entries", json=body, headers={"Idempotency-Key": "k"})
+    assert resp.status == status
+    assert json.loads(resp.data)["error"] == code
+    assert sim.ledger() == []
+
+
+def test_missing_idempotency_key_is_400(make_sim: SimFactory, raw: urllib3.PoolManager) -> None:
+    sim = make_sim()
+    resp = raw.request("POST", f"{sim.url}/journal-entries", json=wire())
+    assert resp.status == 400
+    assert json.loads(resp.data) == {
+        "error": "missing_idempotency_key",
+        "message": "Idempotency-Key header required",
+    }
+    assert sim.ledger() == []
+
+
+def test_auth_token_mismatch_is_rejected(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim(token="s3cret")
+    for token in ("wrong", None):
+        bad = make_client(sim, token=token)
+        with pytest.raises(FinanceRejected) as err:
+            bad.post_entry(entry(), idempotency_key="k")
+        assert (err.value.status, err.value.code) == (401, "unauthorized")
+        with pytest.raises(FinanceRejected):
+            bad.health()
+
+    good = make_client(sim, token="s3cret")
+    assert good.post_entry(entry(), idempotency_key="k").duplicate is False
+    assert good.health() >= 0
+    assert len(sim.ledger()) == 1
+
+
+# -- transient faults ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("faults", "kind", "error"),
+    [
+        (FinanceFaults(overload_rate=1), "overload", FinanceOverloaded),
+        (FinanceFaults(capacity=0), "capacity", FinanceOverloaded),
+        (FinanceFaults(throttle_rate=1), "throttle", FinanceThrottled),
+        (FinanceFaults(reset_rate=1), "reset", FinanceUnavailable),
+        (FinanceFaults(outage=True), "outage", FinanceOverloaded),
+    ],
+)
+def test_fault_maps_to_transient_error(
+    make_sim: SimFactory,
+    make_client: ClientFactory,
+    faults: FinanceFaults,
+    kind: str,
+    error: type[FinanceError],
+) -> None:
+    sim = make_sim(faults)
+    with pytest.raises(error) as err:
+        make_client(sim).post_entry(entry(), idempotency_key="k")
+    assert type(err.value).__name__ in TRANSIENT_ERRORS
+    assert sim.ledger() == []
+    stats = sim.stats()
+    assert stats.faults_injected[kind] == 1
+    assert sum(stats.faults_injected.values()) == 1
+    assert stats.current_concurrent == 0
+
+
+def test_throttle_carries_retry_after(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim(FinanceFaults(throttle_rate=1))
+    with pytest.raises(FinanceThrottled) as err:
+        make_client(sim).post_entry(entry(), idempotency_key="k")
+    assert (err.value.status, err.value.code, err.value.retry_after) == (429, "throttled", 1.0)
+
+
+def test_capacity_rejects_request_above_limit(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim(FinanceFaults(capacity=1, slow_rate=1, slow_seconds=0.5))
+    client = make_client(sim, timeout=2.0)
+    results: list[PostResult] = []
+    holder = threading.Thread(target=lambda: results.append(client.post_entry(entry("A"), "kA")))
+    holder.start()
+    # Deterministic: the first request is recorded and sleeping in the slow fault.
+    wait_for(lambda: sim.stats().current_concurrent == 1 and len(sim.ledger()) == 1)
+
+    with pytest.raises(FinanceOverloaded) as err:
+        client.post_entry(entry("B"), "kB")
+    assert err.value.code == "database_overloaded"
+    holder.join()
+
+    assert results == [PostResult(ledger_id="L000001", duplicate=False)]
+    stats = sim.stats()
+    assert stats.faults_injected["capacity"] == 1
+    assert stats.max_concurrent == 2
+    assert [e.transaction_id for e in sim.ledger()] == ["A"]
+
+
+def test_slow_response_times_out_but_retry_gets_dedup_answer(
+    make_sim: SimFactory, make_client: ClientFactory
+) -> None:
+    sim = make_sim(FinanceFaults(slow_rate=1, slow_seconds=0.4))
+
+    with pytest.raises(FinanceTimeout):
+        make_client(sim, timeout=0.1).post_entry(entry(), idempotency_key="run-1:TX-1")
+    # The entry landed even though the client never heard back.
+    [stored] = sim.ledger()
+
+    retry = make_client(sim, timeout=2.0).post_entry(entry(), idempotency_key="run-1:TX-1")
+    assert retry == PostResult(ledger_id=stored.ledger_id, duplicate=True)
+    assert len(sim.ledger()) == 1
+    stats = sim.stats()
+    assert (stats.posted, stats.duplicates_absorbed, stats.faults_injected["slow"]) == (1, 1, 2)
+
+
+def test_outage_can_be_toggled_at_runtime(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim()
+    client = make_client(sim)
+    assert client.health() >= 0
+
+    sim.set_outage(True)
+    with pytest.raises(FinanceOverloaded) as err:
+        client.health()
+    assert err.value.code == "outage"
+    with pytest.raises(FinanceOverloaded):
+        client.post_entry(entry(), idempotency_key="k")
+    assert sim.ledger() == []
+
+    sim.set_outage(False)
+    assert client.health() >= 0
+    assert client.post_entry(entry(), idempotency_key="k").duplicate is False
+    assert sim.stats().faults_injected["outage"] == 2
+
+
+def test_connection_refused_is_unavailable(make_sim: SimFactory) -> None:
+    sim = make_sim()
+    url = sim.url
+    sim.stop()
+    client = FinanceClient(url, timeout_seconds=1.0)
+    with pytest.raises(FinanceUnavailable):
+        client.health()
+    with pytest.raises(FinanceUnavailable):
+        client.post_entry(entry(), idempotency_key="k")
+
+
+def test_max_concurrent_counts_peak_in_flight_posts(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim(FinanceFaults(slow_rate=1, slow_seconds=0.5))
+    client = make_client(sim)
+    workers = [threading.Thread(target=client.post_entry, args=(entry(f"TX-{i}"), f"k{i}")) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    # All four are recorded and held in the slow fault at the same time.
+    wait_for(lambda: sim.stats().current_concurrent == 4)
+    for worker in workers:
+        worker.join()
+
+    stats = sim.stats()
+    assert stats.max_concurrent == 4
+    assert stats.current_concurrent == 0
+    assert len(sim.ledger()) == 4
+
+
+def test_fault_counts_are_reproducible_for_a_seed(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    def overloads(seed: int) -> int:
+        sim = make_sim(FinanceFaults(overload_rate=0.3, seed=seed))
+        client = make_client(sim)
+        for i in range(30):
+            with contextlib.suppress(FinanceOverloaded):
+                client.post_entry(entry(f"TX-{i}"), idempotency_key=f"k{i}")
+        return sim.stats().faults_injected["overload"]
+
+    first = overloads(7)
+    assert first == overloads(7)
+    assert 0 < first < 30
+
+
+# -- contracts ----------------------------------------------------------------------
+
+
+def test_fault_config_is_validated() -> None:
+    with pytest.raises(ValidationError):
+        FinanceFaults(overload_rate=1.5)
+    with pytest.raises(ValidationError):
+        FinanceFaults(reset_rate=-0.1)
+    with pytest.raises(ValidationError):
+        FinanceFaults(unknown_knob=1)  # type: ignore[call-arg]
+
+
+def test_error_taxonomy() -> None:
+    for name in TRANSIENT_ERRORS:
+        cls = globals()[name]
+        assert issubclass(cls, FinanceError)
+        # Handlers re-raise transient errors by type with a single message.
+        assert str(cls("payload")) == "payload"
+    assert "FinanceRejected" not in TRANSIENT_ERRORS
+    assert issubclass(FinanceRejected, FinanceError)
+
+    rejected = pickle.loads(pickle.dumps(FinanceRejected("unknown_account", "no such account", status=422)))
+    assert (rejected.code, rejected.reason, rejected.status) == ("unknown_account", "no such account", 422)
+    throttled = pickle.loads(pickle.dumps(FinanceThrottled("slow down", retry_after=1.0)))
+    assert throttled.retry_after == 1.0
