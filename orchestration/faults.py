@@ -20,7 +20,7 @@ def finance_faults(profile: FaultProfile, *, seed: int, timeout_seconds: float) 
     slower than the client timeout, a connection reset) at a few percent; ``chaos`` adds a
     concurrency cap that overloads the finance database when too many posts arrive at once.
     """
-    slow = timeout_seconds * 2
+    slow = timeout_seconds + 0.5
     if profile is FaultProfile.NONE:
         return FinanceFaults(seed=seed)
     if profile is FaultProfile.TRANSIENT:

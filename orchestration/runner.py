@@ -91,13 +91,16 @@ def split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def _statuses(engine: LocalEngine, run_id: str) -> list[dict[str, Any]]:
+def _statuses(engine: LocalEngine, run_id: str, *, status_only: bool = False) -> list[dict[str, Any]]:
     table = boto3.resource("dynamodb", region_name=engine.config.region).Table(TRANSACTIONS.table_name(engine.config))
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": "run_id = :r",
         "ExpressionAttributeValues": {":r": run_id},
     }
+    if status_only:
+        kwargs["ProjectionExpression"] = "#s"
+        kwargs["ExpressionAttributeNames"] = {"#s": "status"}
     while True:
         page = table.query(**kwargs)
         items += page.get("Items", [])
@@ -134,7 +137,7 @@ def wait_for_runs(
     totals: dict[str, int],
     on_progress: ProgressCallback | None,
     timeout_seconds: float,
-    poll_seconds: float = 0.25,
+    poll_seconds: float = 1.0,
 ) -> None:
     deadline = time.monotonic() + timeout_seconds
     runs_table = boto3.resource("dynamodb", region_name=engine.config.region).Table(RUNS.table_name(engine.config))
@@ -148,7 +151,7 @@ def wait_for_runs(
                 output = engine.sfn.describe_execution(executionArn=executions[-1]["executionArn"]).get("output", "")
                 done = "next_execution" not in output
             finished &= done
-            counts = Counter(item["status"] for item in _statuses(engine, run_id))
+            counts = Counter(item["status"] for item in _statuses(engine, run_id, status_only=True))
             run = runs_table.get_item(Key={"run_id": run_id}).get("Item", {})
             progress.append(
                 ProcessProgress(

@@ -1,5 +1,10 @@
-"""The ``ledgerflow`` command line."""
+"""The ``ledgerflow`` command line: ``app`` with every command module registered."""
 
-from orchestration.cli.app import app, main
+from orchestration.cli import run
+from orchestration.cli.app import app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]
+
+
+def main() -> None:
+    app()

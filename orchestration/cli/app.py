@@ -13,7 +13,6 @@ app = typer.Typer(
 )
 
 
-def main() -> None:
-    from orchestration.cli import run as _run  # noqa: F401  (registers the command)
-
-    app()
+@app.callback()
+def root() -> None:
+    """ledgerflow: gated, retried, reconciled HCM-to-finance integration."""

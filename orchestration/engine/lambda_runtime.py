@@ -1,9 +1,9 @@
-"""Runs Lambda tasks in-process: a botocore hook answers ``Invoke`` calls with our handlers.
+"""Runs Lambda tasks in-process, answering the interpreter's ``Invoke`` calls with our handlers.
 
-moto's interpreter invokes Lambda tasks through boto3 (which would need docker); the hook
-intercepts the request before it is sent, calls the handler, and answers the way the
-Lambda service does, including ``X-Amz-Function-Error`` so ASL Retry/Catch match on the
-exception's class name.
+moto's interpreter invokes Lambda tasks through a boto3 client (which would need docker).
+``orchestration.engine.moto_patch`` hands it a ``LocalLambdaClient`` instead, which calls
+the handler directly and answers the way the Lambda service does, including
+``FunctionError`` so ASL Retry/Catch match on the exception's class name.
 """
 
 from __future__ import annotations
@@ -15,23 +15,13 @@ import threading
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
-
-from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from orchestration.functions import FUNCTIONS, FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
-
-
-class _Body(io.BytesIO):
-    """A response body botocore can both ``read()`` and ``stream()``."""
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.getvalue()
 
 
 @dataclass
@@ -51,10 +41,8 @@ class LocalContext:
         return self.timeout_seconds * 1000
 
 
-def function_name_from_url(url: str) -> str:
-    """``.../functions/{name}/invocations``: the name may be a URL-encoded full ARN."""
-    encoded = url.split("/functions/", 1)[1].split("/", 1)[0]
-    name = unquote(encoded)
+def function_name_from_arn(name: str) -> str:
+    """A function name, a full ARN, or a qualified ARN: the bare function name."""
     if ":function:" in name:
         name = name.split(":function:", 1)[1]
     return name.split(":", 1)[0]
@@ -109,14 +97,20 @@ class LocalLambdaRuntime:
             return json.dumps(body).encode(), True
         return json.dumps(result).encode(), False
 
-    def before_send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
-        """botocore ``before-send.lambda`` hook: answer Invoke, let other calls through."""
-        if "/functions/" not in request.url or not request.url.rstrip("/").endswith("/invocations"):
-            return None
-        raw = request.body or b"{}"
-        payload = json.loads(raw if isinstance(raw, bytes | str) else raw.read())
-        body, failed = self.invoke(function_name_from_url(request.url), payload)
-        headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+    def client(self) -> LocalLambdaClient:
+        return LocalLambdaClient(self)
+
+
+class LocalLambdaClient:
+    """The one Lambda client method the interpreter calls, answered without botocore."""
+
+    def __init__(self, runtime: LocalLambdaRuntime) -> None:
+        self._runtime = runtime
+
+    def invoke(self, FunctionName: str, Payload: bytes | str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
+        raw = Payload if Payload is not None else b"{}"
+        body, failed = self._runtime.invoke(function_name_from_arn(FunctionName), json.loads(raw))
+        response: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(body), "ExecutedVersion": "$LATEST"}
         if failed:
-            headers["X-Amz-Function-Error"] = "Unhandled"
-        return AWSResponse(request.url, 200, headers, _Body(body))
+            response["FunctionError"] = "Unhandled"
+        return response

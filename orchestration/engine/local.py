@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from lambdas.start_next import execution_name
 from orchestration.asl import PROCESS_TRANSACTIONS, render, state_machine_name, substitutions
 from orchestration.config import EnvironmentConfig
 from orchestration.engine.lambda_runtime import LocalLambdaRuntime
+from orchestration.engine.moto_patch import in_process_lambda
 from orchestration.functions import FUNCTIONS, FunctionSpec
 from orchestration.tables import ALL_TABLES, table_environment
 
@@ -104,6 +106,7 @@ class LocalEngine:
     def start(cls, config: EnvironmentConfig, finance_url: str) -> Iterator[LocalEngine]:
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         with ExitStack() as stack:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ledgerflow-")))
             processes_file = workdir / "processes.json"
@@ -114,14 +117,9 @@ class LocalEngine:
             stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
             boto3.setup_default_session(region_name=config.region)
             runtime = LocalLambdaRuntime.for_functions(lambda spec: function_name(config, spec))
-            assert boto3.DEFAULT_SESSION is not None
-            boto3.DEFAULT_SESSION.events.register_first("before-send.lambda", runtime.before_send)
+            stack.enter_context(in_process_lambda(runtime))
             create_tables(config, boto3.client("dynamodb", region_name=config.region))
-            machines = provision_state_machines(config)
-            try:
-                yield cls(config, runtime, machines)
-            finally:
-                boto3.DEFAULT_SESSION.events.unregister("before-send.lambda", runtime.before_send)
+            yield cls(config, runtime, provision_state_machines(config))
 
     def state_machine_for(self, process: str) -> str:
         return self.state_machines[self.config.profile_name(process)]
