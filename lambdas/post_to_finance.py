@@ -57,36 +57,40 @@ class PostRequest(StrictModel):
 
 
 @cache
-def _client() -> FinanceClient:
-    token_secret = os.environ.get("FINANCE_TOKEN_SECRET_NAME")
+def _client(base_url: str, timeout_seconds: float, token_secret: str | None) -> FinanceClient:
+    """One pooled client per configuration (cached for the container's lifetime)."""
     token: str | None = None
     if token_secret:
         from aws_lambda_powertools.utilities.parameters import get_secret
 
         token = str(get_secret(token_secret, max_age=300))
-    return FinanceClient(
-        base_url=env("FINANCE_BASE_URL"),
-        timeout_seconds=float(os.environ.get("FINANCE_TIMEOUT_SECONDS", "5")),
-        token=token,
+    return FinanceClient(base_url=base_url, timeout_seconds=timeout_seconds, token=token)
+
+
+def finance_client() -> FinanceClient:
+    return _client(
+        env("FINANCE_BASE_URL"),
+        float(os.environ.get("FINANCE_TIMEOUT_SECONDS", "5")),
+        os.environ.get("FINANCE_TOKEN_SECRET_NAME") or None,
     )
 
 
 @cache
-def _idempotency() -> tuple[IdempotencyConfig, Callable[[PostRequest], dict[str, Any]]]:
+def _idempotent_post(table_name: str) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
     config = IdempotencyConfig(
         event_key_jmespath="idempotency_key",
         expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
     )
-    persistence = DynamoDBPersistenceLayer(table_name=tables().idempotency)
+    persistence = DynamoDBPersistenceLayer(table_name=table_name)
 
     @idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
     def post_once(request: PostRequest) -> dict[str, Any]:
         line = request.line
-        result = _client().post_entry(
+        result = finance_client().post_entry(
             JournalEntry(
                 transaction_id=line.transaction_id,
                 account=line.account,
-                amount=f"{line.amount:.2f}",
+                amount=line.amount,
                 currency=line.currency,
                 period=line.period,
                 cost_centre=line.cost_centre,
@@ -102,24 +106,30 @@ def _idempotency() -> tuple[IdempotencyConfig, Callable[[PostRequest], dict[str,
 
 def post_lines(batch: PostInput, context: LambdaContext | None = None) -> tuple[PostOutcome, list[Exception]]:
     """Post every line once; returns the outcome and the transient errors met."""
-    config, post_once = _idempotency()
+    config, post_once = _idempotent_post(tables().idempotency)
     if context is not None:
         config.register_lambda_context(context)
     attempt = batch.retry_count + 1
     outcome = PostOutcome(attempt=attempt)
     transient: list[Exception] = []
     for line in batch.entries:
-        request = PostRequest(idempotency_key=f"{batch.process}:{line.transaction_id}", attempt=attempt, line=line)
+        request = PostRequest(
+            idempotency_key=f"{batch.process}:{line.transaction_id}", attempt=attempt, line=line
+        )
         try:
             result = post_once(request=request)
         except FinanceRejected as exc:
             outcome.rejected.append(Rejection(transaction_id=line.transaction_id, reason=f"finance: {exc}"))
         except IdempotencyAlreadyInProgressError:
             transient.append(FinanceUnavailable("the same transaction is being posted by another task"))
-            outcome.failed.append(Failed(transaction_id=line.transaction_id, reason="post already in progress"))
+            outcome.failed.append(
+                Failed(transaction_id=line.transaction_id, reason="post already in progress")
+            )
         except FinanceError as exc:
             transient.append(exc)
-            outcome.failed.append(Failed(transaction_id=line.transaction_id, reason=f"{type(exc).__name__}: {exc}"))
+            outcome.failed.append(
+                Failed(transaction_id=line.transaction_id, reason=f"{type(exc).__name__}: {exc}")
+            )
         else:
             outcome.posted.append(Posted(transaction_id=line.transaction_id, **result))
     return outcome, transient

@@ -34,7 +34,13 @@ def outcome_from_failure(failure: TaskFailure) -> PostOutcome | None:
 def record(event: RecordInput) -> ChunkCounts:
     counts = ChunkCounts()
     for rejection in event.rejected:
-        record_outcome(event.run_id, rejection.transaction_id, TransactionStatus.REJECTED, reason=rejection.reason, attempts=0)
+        record_outcome(
+            event.run_id,
+            rejection.transaction_id,
+            TransactionStatus.REJECTED,
+            reason=rejection.reason,
+            attempts=0,
+        )
         counts.rejected += 1
     outcome = event.post
     if event.failure is not None:
@@ -43,13 +49,21 @@ def record(event: RecordInput) -> ChunkCounts:
     if outcome is not None:
         for posted in outcome.posted:
             record_outcome(
-                event.run_id, posted.transaction_id, TransactionStatus.POSTED, attempts=posted.attempt, ledger_id=posted.ledger_id
+                event.run_id,
+                posted.transaction_id,
+                TransactionStatus.POSTED,
+                attempts=posted.attempt,
+                ledger_id=posted.ledger_id,
             )
             done.add(posted.transaction_id)
             counts.posted += 1
         for rejection in outcome.rejected:
             record_outcome(
-                event.run_id, rejection.transaction_id, TransactionStatus.REJECTED, reason=rejection.reason, attempts=outcome.attempt
+                event.run_id,
+                rejection.transaction_id,
+                TransactionStatus.REJECTED,
+                reason=rejection.reason,
+                attempts=outcome.attempt,
             )
             done.add(rejection.transaction_id)
             counts.rejected += 1
@@ -61,7 +75,9 @@ def record(event: RecordInput) -> ChunkCounts:
                 continue
             detail = reasons.get(line.transaction_id) or event.failure.Cause[:300]
             reason = f"{event.failure.Error} after {attempts} attempt(s): {detail}"
-            record_outcome(event.run_id, line.transaction_id, TransactionStatus.FAILED, reason=reason, attempts=attempts)
+            record_outcome(
+                event.run_id, line.transaction_id, TransactionStatus.FAILED, reason=reason, attempts=attempts
+            )
             counts.failed += 1
     return counts
 

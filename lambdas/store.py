@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 import boto3
-from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
 from lambdas.models import TransactionStatus
@@ -138,7 +138,7 @@ def record_outcome(
         "ExpressionAttributeNames": {f"#{k}": k for k in fields},
         "ExpressionAttributeValues": {f":{k}": v for k, v in fields.items()},
     }
-    condition = Attr("transaction_id").exists()
+    condition: ConditionBase = Attr("transaction_id").exists()
     if status is not TransactionStatus.POSTED:
         condition = condition & Attr("status").ne(TransactionStatus.POSTED.value)
     try:

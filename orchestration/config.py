@@ -109,7 +109,11 @@ class EnvironmentConfig(Model):
                     f"processes.{name}.retry_profile: unknown profile {profile!r}; "
                     f"known: {', '.join(sorted(self.retry_profiles))}"
                 )
-            settings = self.process_settings(name)
+            try:
+                settings = self.process_settings(name)
+            except ValidationError as exc:
+                # max_pauses is derived (max_pause_seconds / pause_interval_seconds): name the process.
+                raise ValueError(f"processes.{name}: {format_validation_error(exc)}") from exc
             events = worst_case_history_events(settings, self.retry_profiles[profile])
             if events > HISTORY_BUDGET:
                 raise ValueError(

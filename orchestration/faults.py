@@ -25,7 +25,12 @@ def finance_faults(profile: FaultProfile, *, seed: int, timeout_seconds: float) 
         return FinanceFaults(seed=seed)
     if profile is FaultProfile.TRANSIENT:
         return FinanceFaults(
-            overload_rate=0.02, throttle_rate=0.02, slow_rate=0.005, slow_seconds=slow, reset_rate=0.005, seed=seed
+            overload_rate=0.02,
+            throttle_rate=0.02,
+            slow_rate=0.005,
+            slow_seconds=slow,
+            reset_rate=0.005,
+            seed=seed,
         )
     return FinanceFaults(
         capacity=12,

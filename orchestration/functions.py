@@ -24,9 +24,13 @@ class FunctionSpec:
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("check-gate", "check_gate", "CheckGateFunctionArn", reads=("GATES_TABLE",), writes=("RUNS_TABLE",)),
+    FunctionSpec(
+        "check-gate", "check_gate", "CheckGateFunctionArn", reads=("GATES_TABLE",), writes=("RUNS_TABLE",)
+    ),
     FunctionSpec("wait-for-gate", "wait_for_gate", "WaitForGateFunctionArn", writes=("RUNS_TABLE",)),
-    FunctionSpec("get-transactions", "get_transactions", "GetTransactionsFunctionArn", reads=("TRANSACTIONS_TABLE",)),
+    FunctionSpec(
+        "get-transactions", "get_transactions", "GetTransactionsFunctionArn", reads=("TRANSACTIONS_TABLE",)
+    ),
     FunctionSpec("transform", "transform", "TransformFunctionArn", reads=("TRANSACTIONS_TABLE",)),
     FunctionSpec(
         "post-to-finance",
@@ -39,7 +43,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec("record-result", "record_result", "RecordResultFunctionArn", writes=("TRANSACTIONS_TABLE",)),
     FunctionSpec(
-        "summarize", "summarize", "SummarizeFunctionArn", reads=("TRANSACTIONS_TABLE",), writes=("RUNS_TABLE",)
+        "summarize",
+        "summarize",
+        "SummarizeFunctionArn",
+        reads=("TRANSACTIONS_TABLE",),
+        writes=("RUNS_TABLE",),
     ),
     FunctionSpec("start-next", "start_next", "StartNextFunctionArn", starts_executions=True),
 )

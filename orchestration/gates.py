@@ -124,11 +124,16 @@ class GateStore:
                     ]
                 )
             except ClientError as exc:
-                if exc.response["Error"]["Code"] in ("TransactionCanceledException", "ConditionalCheckFailedException"):
+                if exc.response["Error"]["Code"] in (
+                    "TransactionCanceledException",
+                    "ConditionalCheckFailedException",
+                ):
                     continue
                 raise
             return Gate(exists=True, **{k: v for k, v in gate.items() if k != "process"}, process=process)
-        raise GateConflict(f"gate {process} changed {MAX_CONFLICT_RETRIES} times while writing; nothing written")
+        raise GateConflict(
+            f"gate {process} changed {MAX_CONFLICT_RETRIES} times while writing; nothing written"
+        )
 
     def history(self, process: str) -> list[AuditRecord]:
         records: list[AuditRecord] = []

@@ -39,7 +39,14 @@ class SeededRun:
 
 
 def make_transactions(
-    process: str, run_id: str, count: int, accounts: list[str], *, seed: int, malformed_share: float, period: str
+    process: str,
+    run_id: str,
+    count: int,
+    accounts: list[str],
+    *,
+    seed: int,
+    malformed_share: float,
+    period: str,
 ) -> list[dict[str, Any]]:
     """Deterministic HCM records; ``malformed`` names the defect a record was given, if any."""
     rng = random.Random(f"{seed}:{process}:{run_id}")

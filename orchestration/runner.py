@@ -7,7 +7,6 @@ against the finance ledger) or rejected/failed with a recorded reason.
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -68,6 +67,7 @@ class RunReport(BaseModel):
     duplicates: int
     retries: int
     state_transitions: int
+    transitions_per_transaction: float
     max_history_events: int
     lambda_invocations: int
     seconds: float
@@ -92,7 +92,9 @@ def split(total: int, parts: int) -> list[int]:
 
 
 def _statuses(engine: LocalEngine, run_id: str, *, status_only: bool = False) -> list[dict[str, Any]]:
-    table = boto3.resource("dynamodb", region_name=engine.config.region).Table(TRANSACTIONS.table_name(engine.config))
+    table = boto3.resource("dynamodb", region_name=engine.config.region).Table(
+        TRANSACTIONS.table_name(engine.config)
+    )
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": "run_id = :r",
@@ -140,7 +142,9 @@ def wait_for_runs(
     poll_seconds: float = 1.0,
 ) -> None:
     deadline = time.monotonic() + timeout_seconds
-    runs_table = boto3.resource("dynamodb", region_name=engine.config.region).Table(RUNS.table_name(engine.config))
+    runs_table = boto3.resource("dynamodb", region_name=engine.config.region).Table(
+        RUNS.table_name(engine.config)
+    )
     while True:
         progress = []
         finished = True
@@ -148,7 +152,9 @@ def wait_for_runs(
             executions = executions_of(engine, process, run_id)
             done = run_finished(executions)
             if done and executions[-1]["status"] == "SUCCEEDED":
-                output = engine.sfn.describe_execution(executionArn=executions[-1]["executionArn"]).get("output", "")
+                output = engine.sfn.describe_execution(executionArn=executions[-1]["executionArn"]).get(
+                    "output", ""
+                )
                 done = "next_execution" not in output
             finished &= done
             counts = Counter(item["status"] for item in _statuses(engine, run_id, status_only=True))
@@ -175,7 +181,12 @@ def wait_for_runs(
 
 
 def reconcile(
-    engine: LocalEngine, finance: FinanceSimulator, runs: dict[str, str], seconds: float, faults: str, seed: int
+    engine: LocalEngine,
+    finance: FinanceSimulator,
+    runs: dict[str, str],
+    seconds: float,
+    faults: str,
+    seed: int,
 ) -> RunReport:
     ledger_by_key: dict[str, list[Any]] = defaultdict(list)
     for entry in finance.ledger():
@@ -227,6 +238,7 @@ def reconcile(
         duplicates=sum(r.duplicates for r in reports),
         retries=sum(r.retries for r in reports),
         state_transitions=transitions,
+        transitions_per_transaction=round(transitions / total, 4) if total else 0.0,
         max_history_events=max_events,
         lambda_invocations=sum(engine.runtime.stats.invocations.values()),
         seconds=round(seconds, 3),
@@ -273,7 +285,7 @@ def run_local(
         totals: dict[str, int] = {}
         for process, count in zip(processes, split(transactions, len(processes)), strict=True):
             gates.set(process, open_=True, reason="local run", who="ledgerflow run --local")
-            run_id = f"{process.replace('_', '-')}-{uuid.UUID(int=seed * 1_000_003 + len(runs), version=4).hex[:12]}"
+            run_id = f"{process.replace('_', '-')}-seed{seed}"
             seed_run(
                 dynamodb,
                 runs_table=RUNS.table_name(config),

@@ -49,7 +49,9 @@ class TableSpec:
             "TableName": self.table_name(config),
             "BillingMode": "PAY_PER_REQUEST",
             "KeySchema": schema(self.partition_key, self.sort_key),
-            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in self.key_attributes()],
+            "AttributeDefinitions": [
+                {"AttributeName": n, "AttributeType": "S"} for n in self.key_attributes()
+            ],
             "SSESpecification": {"Enabled": True},
         }
         if self.indexes:
@@ -65,7 +67,9 @@ class TableSpec:
 
 
 GATES = TableSpec("GatesTable", "gates", "GATES_TABLE", partition_key="process")
-GATE_AUDIT = TableSpec("GateAuditTable", "gate-audit", "GATE_AUDIT_TABLE", partition_key="process", sort_key="audit_id")
+GATE_AUDIT = TableSpec(
+    "GateAuditTable", "gate-audit", "GATE_AUDIT_TABLE", partition_key="process", sort_key="audit_id"
+)
 RUNS = TableSpec(
     "RunsTable",
     "runs",
@@ -74,9 +78,15 @@ RUNS = TableSpec(
     indexes=(Index("by-process-status", partition_key="process", sort_key="status"),),
 )
 TRANSACTIONS = TableSpec(
-    "TransactionsTable", "transactions", "TRANSACTIONS_TABLE", partition_key="run_id", sort_key="transaction_id"
+    "TransactionsTable",
+    "transactions",
+    "TRANSACTIONS_TABLE",
+    partition_key="run_id",
+    sort_key="transaction_id",
 )
-IDEMPOTENCY = TableSpec("IdempotencyTable", "idempotency", "IDEMPOTENCY_TABLE", partition_key="id", ttl_attribute="expiration")
+IDEMPOTENCY = TableSpec(
+    "IdempotencyTable", "idempotency", "IDEMPOTENCY_TABLE", partition_key="id", ttl_attribute="expiration"
+)
 
 ALL_TABLES: tuple[TableSpec, ...] = (GATES, GATE_AUDIT, RUNS, TRANSACTIONS, IDEMPOTENCY)
 

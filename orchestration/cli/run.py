@@ -98,7 +98,10 @@ def report_tables(report: RunReport) -> list[Table]:
         ("posted / rejected / failed", f"{report.posted} / {report.rejected} / {report.failed}"),
         ("lost / duplicates", f"{report.lost} / {report.duplicates}"),
         ("retries", report.retries),
-        ("state transitions", f"{report.state_transitions} ({report.state_transitions / max(1, report.transactions):.3f} per transaction)"),
+        (
+            "state transitions",
+            f"{report.state_transitions} ({report.transitions_per_transaction} per transaction)",
+        ),
         ("history events, largest execution", report.max_history_events),
         ("Lambda invocations", report.lambda_invocations),
         ("finance peak concurrent posts", report.finance_max_concurrent),
@@ -110,11 +113,19 @@ def report_tables(report: RunReport) -> list[Table]:
 
 @app.command()
 def run(
-    local: Annotated[bool, typer.Option("--local", help="run on the embedded engine (no AWS account)")] = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="run on the embedded engine (no AWS account)")
+    ] = False,
     env: Annotated[str, typer.Option("--env", help="configuration environment: config/<env>.yaml")] = "local",
-    processes: Annotated[str | None, typer.Option("--processes", help="comma-separated processes (default: all)")] = None,
-    transactions: Annotated[int, typer.Option("--transactions", min=1, max=1_000_000, help="total, split across processes")] = 300,
-    faults: Annotated[FaultProfile, typer.Option("--faults", help="fault profile of the simulated finance system")] = FaultProfile.TRANSIENT,
+    processes: Annotated[
+        str | None, typer.Option("--processes", help="comma-separated processes (default: all)")
+    ] = None,
+    transactions: Annotated[
+        int, typer.Option("--transactions", min=1, max=1_000_000, help="total, split across processes")
+    ] = 300,
+    faults: Annotated[
+        FaultProfile, typer.Option("--faults", help="fault profile of the simulated finance system")
+    ] = FaultProfile.TRANSIENT,
     seed: Annotated[int, typer.Option("--seed", help="seed of the HCM data and fault draws")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="give up after this many seconds")] = 900,
@@ -130,7 +141,12 @@ def run(
     console = Console(stderr=True)
     if as_json or not sys.stderr.isatty():
         report = run_local(
-            config, processes=chosen, transactions=transactions, faults=faults, seed=seed, timeout_seconds=timeout
+            config,
+            processes=chosen,
+            transactions=transactions,
+            faults=faults,
+            seed=seed,
+            timeout_seconds=timeout,
         )
     else:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
@@ -149,7 +165,11 @@ def run(
         out = Console()
         for table in report_tables(report):
             out.print(table)
-        verdict = "[green]every transaction accounted for[/]" if report.ok else "[red]transactions unaccounted for[/]"
+        verdict = (
+            "[green]every transaction accounted for[/]"
+            if report.ok
+            else "[red]transactions unaccounted for[/]"
+        )
         out.print(verdict)
     if not report.ok:
         raise typer.Exit(1)

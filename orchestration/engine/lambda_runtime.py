@@ -79,8 +79,8 @@ class LocalLambdaRuntime:
         """Run one invocation; returns the response body and whether it is a function error."""
         spec = self._specs.get(name)
         if spec is None:
-            body = {"errorType": "ResourceNotFoundException", "errorMessage": f"no local function {name!r}"}
-            return json.dumps(body).encode(), True
+            missing = {"errorType": "ResourceNotFoundException", "errorMessage": f"no local function {name!r}"}
+            return json.dumps(missing).encode(), True
         context = LocalContext(function_name=name, timeout_seconds=spec.timeout_seconds)
         with self._lock:
             self.stats.invocations[name] += 1
@@ -89,7 +89,7 @@ class LocalLambdaRuntime:
         except Exception as exc:
             with self._lock:
                 self.stats.errors[type(exc).__name__] += 1
-            body = {
+            body: dict[str, Any] = {
                 "errorType": type(exc).__name__,
                 "errorMessage": str(exc),
                 "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
@@ -107,10 +107,14 @@ class LocalLambdaClient:
     def __init__(self, runtime: LocalLambdaRuntime) -> None:
         self._runtime = runtime
 
-    def invoke(self, FunctionName: str, Payload: bytes | str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
+    def invoke(self, FunctionName: str, Payload: bytes | str | None = None, **_: Any) -> dict[str, Any]:
         raw = Payload if Payload is not None else b"{}"
         body, failed = self._runtime.invoke(function_name_from_arn(FunctionName), json.loads(raw))
-        response: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(body), "ExecutedVersion": "$LATEST"}
+        response: dict[str, Any] = {
+            "StatusCode": 200,
+            "Payload": io.BytesIO(body),
+            "ExecutedVersion": "$LATEST",
+        }
         if failed:
             response["FunctionError"] = "Unhandled"
         return response

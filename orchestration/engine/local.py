@@ -94,7 +94,9 @@ def create_tables(config: EnvironmentConfig, dynamodb: Any) -> None:
 class LocalEngine:
     """A provisioned local system; use ``LocalEngine.start(config, finance_url)`` as a context."""
 
-    def __init__(self, config: EnvironmentConfig, runtime: LocalLambdaRuntime, state_machines: dict[str, str]):
+    def __init__(
+        self, config: EnvironmentConfig, runtime: LocalLambdaRuntime, state_machines: dict[str, str]
+    ):
         self.config = config
         self.runtime = runtime
         self.state_machines = state_machines

@@ -1,0 +1,53 @@
+# ledgerflow: the two commands of the quick start are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+ASL_OUT := build/asl
+TRANSACTIONS ?= 300
+FAULTS ?= transient
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: install run test lint typecheck validate-asl unit e2e clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP)
+
+## The main job: the whole integration on the embedded engine (no AWS account needed).
+run: $(STAMP)
+	$(VENV)/bin/ledgerflow run --local --transactions $(TRANSACTIONS) --faults $(FAULTS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+validate-asl: $(STAMP) $(NODE_STAMP)
+	rm -rf $(ASL_OUT)
+	$(PY) -m orchestration.render $(ASL_OUT) >/dev/null
+	for f in $(ASL_OUT)/*.asl.json; do node_modules/.bin/asl-validator --silent --json-path "$$f" || exit 1; echo "valid: $$f"; done
+
+## The tests: lint, types, ASL validation, then pytest (unit, e2e, infra).
+test: lint typecheck validate-asl
+	$(PY) -m pytest -n 2
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit -n 2
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e
+
+clean:
+	rm -rf $(VENV) node_modules build cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,86 @@
+"""`ledgerflow run --local` end to end: real ASL, real handlers, real HTTP finance simulator."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from typer.testing import CliRunner
+
+from orchestration.cli import app
+from orchestration.config import HISTORY_LIMIT, worst_case_history_events
+from orchestration.faults import FaultProfile
+from orchestration.runner import run_local
+
+runner = CliRunner()
+
+
+def test_cli_run_with_transient_faults_and_malformed_records_loses_nothing() -> None:
+    result = runner.invoke(
+        app, ["run", "--local", "--transactions", "240", "--faults", "transient", "--seed", "11", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    for key in ("transactions", "posted", "rejected", "failed", "lost", "duplicates", "retries"):
+        assert key in report
+    assert report["transactions"] == 240
+    assert report["lost"] == 0
+    assert report["duplicates"] == 0
+    assert report["posted"] + report["rejected"] + report["failed"] == 240
+    assert report["rejected"] > 0, "the transient profile seeds malformed records"
+    assert report["retries"] > 0, "the transient profile injects retryable finance faults"
+    assert report["state_transitions"] > 0
+    assert 0 < report["max_history_events"] < HISTORY_LIMIT
+    for process in report["processes"]:
+        assert process["ledger_count"] == process["posted"]
+        assert process["ledger_amount"] == process["hcm_amount"]
+        assert process["execution_status"][-1] == "SUCCEEDED"
+
+
+def test_each_malformed_record_is_rejected_with_a_reason_naming_the_defect(local_system, make_config) -> None:
+    system = local_system(make_config())
+    process = "expense_report"
+    system.gates.set(process, open_=True, reason="test")
+    seeded = system.seed(process, "malformed-run", 120, malformed_share=0.25)
+    assert len(seeded.malformed) > 10
+    arn = system.engine.start_run(process, "malformed-run")
+    from tests.e2e.helpers import wait_for_execution
+
+    assert wait_for_execution(system.engine, arn)["status"] == "SUCCEEDED"
+    items = {item["transaction_id"]: item for item in system.transactions("malformed-run")}
+    expected_words = {
+        "missing_field": "missing field",
+        "bad_currency": "currency",
+        "non_numeric_amount": "not a number",
+        "too_many_decimals": "more than 2 decimals",
+        "unknown_account": "unknown_account",
+        "bad_period": "period",
+    }
+    for record in seeded.transactions:
+        item = items[record["transaction_id"]]
+        if record.get("malformed"):
+            assert item["status"] == "rejected"
+            assert expected_words[record["malformed"]] in item["reason"]
+        else:
+            assert item["status"] == "posted"
+            assert item["ledger_id"].startswith("L")
+    ledger_ids = Counter(entry.transaction_id for entry in system.finance.ledger())
+    assert all(count == 1 for count in ledger_ids.values())
+    assert len(ledger_ids) == sum(1 for r in seeded.transactions if not r.get("malformed"))
+
+
+def test_volume_past_one_execution_continues_in_new_executions_under_the_history_limit(make_config) -> None:
+    config = make_config(
+        defaults={"batch_size": 20, "chunk_size": 5, "max_batches_per_execution": 2, "max_concurrency": 4},
+        processes={"payroll_journal": {"max_concurrency": 4}},
+    )
+    report = run_local(config, processes=["payroll_journal"], transactions=130, faults=FaultProfile.NONE, seed=5)
+    process = report.processes[0]
+    assert report.ok
+    assert process.posted == 130
+    assert process.executions == 4, "7 batches at 2 per execution need 4 executions"
+    assert process.execution_status == ["SUCCEEDED"] * 4
+    bound = worst_case_history_events(
+        config.process_settings("payroll_journal"), config.retry_profiles[config.profile_name("payroll_journal")]
+    )
+    assert report.max_history_events <= bound < HISTORY_LIMIT
