@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambdas.observability import metrics
 from orchestration.functions import FUNCTIONS, FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -95,6 +96,10 @@ class LocalLambdaRuntime:
                 "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
             }
             return json.dumps(body).encode(), True
+        finally:
+            # Metrics are disabled locally, and a disabled flush keeps the values: drop them, or
+            # Powertools' automatic flush at 100 values would print EMF into the CLI's stdout.
+            metrics.clear_metrics()
         return json.dumps(result).encode(), False
 
     def client(self) -> LocalLambdaClient:
