@@ -10,7 +10,8 @@ TRANSACTIONS ?= 300
 FAULTS ?= transient
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install run test lint typecheck validate-asl unit e2e clean
+.PHONY: install run test lint typecheck validate-asl synth unit e2e clean
+ENV ?= dev
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +40,15 @@ validate-asl: $(STAMP) $(NODE_STAMP)
 	$(PY) -m orchestration.render $(ASL_OUT) >/dev/null
 	for f in $(ASL_OUT)/*.asl.json; do node_modules/.bin/asl-validator --silent --json-path "$$f" || exit 1; echo "valid: $$f"; done
 
-## The tests: lint, types, ASL validation, then pytest (unit, e2e, infra).
-test: lint typecheck validate-asl
-	$(PY) -m pytest -n 2
+## Synthesize the CDK app offline (no AWS credentials needed) into cdk.out/.
+synth: $(STAMP)
+	rm -rf cdk.out
+	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"env": "$(ENV)"}' $(PY) -m orchestration.infra
+	@ls cdk.out/*.template.json
+
+## The tests: lint, types, ASL validation, CDK synth, then pytest (unit, e2e, infra).
+test: lint typecheck validate-asl synth
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit -n 2

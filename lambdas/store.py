@@ -109,7 +109,7 @@ def load_transactions(run_id: str, ids: Iterable[str]) -> dict[str, dict[str, An
         while request:
             response = resource.batch_get_item(RequestItems=request)
             for item in response["Responses"].get(name, []):
-                found[item["transaction_id"]] = item
+                found[str(item["transaction_id"])] = dict(item)
             request = response.get("UnprocessedKeys") or {}
     return found
 

@@ -113,16 +113,16 @@ def _statuses(engine: LocalEngine, run_id: str, *, status_only: bool = False) ->
 
 def executions_of(engine: LocalEngine, process: str, run_id: str) -> list[dict[str, Any]]:
     paginator = engine.sfn.get_paginator("list_executions")
-    found = []
+    found: list[dict[str, Any]] = []
     for page in paginator.paginate(stateMachineArn=engine.state_machine_for(process)):
-        found += [e for e in page["executions"] if e["name"].rsplit("-", 1)[0] == run_id]
+        found += [dict(e) for e in page["executions"] if e["name"].rsplit("-", 1)[0] == run_id]
     return sorted(found, key=lambda e: int(e["name"].rsplit("-", 1)[1]))
 
 
 def history(engine: LocalEngine, execution_arn: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for page in engine.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-        events += page["events"]
+        events += [dict(event) for event in page["events"]]
     return events
 
 

@@ -26,7 +26,7 @@ from lambdas.start_next import execution_name
 from orchestration.asl import PROCESS_TRANSACTIONS, render, state_machine_name, substitutions
 from orchestration.config import EnvironmentConfig
 from orchestration.engine.lambda_runtime import LocalLambdaRuntime
-from orchestration.engine.moto_patch import in_process_lambda
+from orchestration.engine.moto_patch import atomic_requests, in_process_lambda
 from orchestration.functions import FUNCTIONS, FunctionSpec
 from orchestration.tables import ALL_TABLES, table_environment
 
@@ -120,6 +120,7 @@ class LocalEngine:
             boto3.setup_default_session(region_name=config.region)
             runtime = LocalLambdaRuntime.for_functions(lambda spec: function_name(config, spec))
             stack.enter_context(in_process_lambda(runtime))
+            stack.enter_context(atomic_requests())
             create_tables(config, boto3.client("dynamodb", region_name=config.region))
             yield cls(config, runtime, provision_state_machines(config))
 

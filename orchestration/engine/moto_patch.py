@@ -1,19 +1,26 @@
-"""The one patch of moto internals: Lambda tasks go to our runtime, not through botocore.
+"""The patches of moto internals: Lambda tasks go to our runtime; AWS requests are atomic.
 
 moto's interpreter builds a new boto3 client for every Lambda task (most of its time
 went there) and then makes a full botocore request. ``lambda_eval_utils`` looks up
 ``boto_client_for`` in its own namespace for every task; we swap that name for a
 function returning our in-process client. It is pinned to the moto version it was
 written against, and ``tests/unit/test_moto_patch.py`` fails if the patched code moves.
+
+moto's in-memory backends are not thread-safe (concurrent writes raised "dictionary changed
+size during iteration", and a cancelled transaction restored a table snapshot over another
+thread's write), while Map iterations call handlers on many threads. Real AWS applies each
+request atomically, so ``atomic_requests`` serialises moto's request dispatch.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import moto
+from moto.core.botocore_stubber import BotocoreStubber
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
 from orchestration.engine.lambda_runtime import LocalLambdaRuntime
@@ -25,13 +32,35 @@ class UnsupportedMoto(RuntimeError):
     """The installed moto is not the version this patch was verified against."""
 
 
-@contextmanager
-def in_process_lambda(runtime: LocalLambdaRuntime) -> Iterator[None]:
+def check_moto_version() -> None:
     if moto.__version__ != PINNED_MOTO:
         raise UnsupportedMoto(
             f"moto {moto.__version__} installed; the local engine's patch is verified on {PINNED_MOTO} "
             "(reinstall with `make install`)"
         )
+
+
+@contextmanager
+def atomic_requests() -> Iterator[None]:
+    """Serve one moto request at a time, as DynamoDB applies each request atomically."""
+    check_moto_version()
+    lock = threading.RLock()
+    original = BotocoreStubber.__call__
+
+    def atomic(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, event_name, request, **kwargs)
+
+    BotocoreStubber.__call__ = atomic  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BotocoreStubber.__call__ = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def in_process_lambda(runtime: LocalLambdaRuntime) -> Iterator[None]:
+    check_moto_version()
     original = lambda_eval_utils.boto_client_for
 
     def client_for(region: str, service: str, state_credentials: Any = None) -> Any:

@@ -41,3 +41,10 @@ def test_patch_refuses_another_moto_version(monkeypatch: pytest.MonkeyPatch) -> 
     runtime = LocalLambdaRuntime.for_functions(lambda spec: spec.name)
     with pytest.raises(UnsupportedMoto, match=PINNED_MOTO), in_process_lambda(runtime):
         pass
+
+
+def test_request_dispatch_is_still_where_the_atomic_patch_expects_it() -> None:
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    parameters = list(inspect.signature(BotocoreStubber.__call__).parameters)
+    assert parameters[:3] == ["self", "event_name", "request"]

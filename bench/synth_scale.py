@@ -1,0 +1,52 @@
+"""Synthesize ledgerflow with 10, 50 and 200 business processes and print the size of every stack.
+
+    .venv/bin/python bench/synth_scale.py [--env dev] [--processes 10 50 200]
+
+Processes are configuration: the resource count and the template size must not grow with
+them. Exits 1 when a stack exceeds 50 resources or 51,200 template bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from orchestration.config import load_config
+from orchestration.infra.scale import (
+    MAX_RESOURCES_PER_STACK,
+    MAX_TEMPLATE_BYTES,
+    StackSize,
+    scaled_config,
+    synth_sizes,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--env", default="dev", help="base configuration (config/<env>.yaml)")
+    parser.add_argument("--processes", type=int, nargs="+", default=[10, 50, 200])
+    args = parser.parse_args(argv)
+    base = load_config(args.env)
+    rows: list[StackSize] = []
+    for count in args.processes:
+        started = time.perf_counter()
+        rows += synth_sizes(scaled_config(base, count))
+        print(f"synthesized {count} processes in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    print("| processes | stack | resources | template bytes |\n| ---: | --- | ---: | ---: |")
+    for row in rows:
+        flag = "" if row.within_limits else "  <-- over limit"
+        print(f"| {row.processes} | {row.stack} | {row.resources} | {row.template_bytes:,} |{flag}")
+    print(f"\nlimits: {MAX_RESOURCES_PER_STACK} resources per stack, template < {MAX_TEMPLATE_BYTES:,} bytes")
+    return 0 if all(row.within_limits for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""``cdk`` entry point (``cdk.json``): ``cdk synth -c env=dev``."""
+
+from __future__ import annotations
+
+import sys
+
+from aws_cdk import App
+
+from orchestration.config import ConfigError
+from orchestration.infra.app import build_app, config_from_context
+
+
+def main() -> None:
+    app = App()
+    try:
+        config = config_from_context(app)
+    except ConfigError as exc:
+        sys.exit(f"ledgerflow: {exc}")
+    build_app(config, app=app).synth()
+
+
+if __name__ == "__main__":
+    main()

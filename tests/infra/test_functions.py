@@ -1,0 +1,174 @@
+"""The Lambdas: runtime, tracing, logs, asset contents and least-privilege roles."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from orchestration.asl import state_machine_name
+from orchestration.functions import FUNCTIONS, FunctionSpec
+from orchestration.infra import naming
+from orchestration.infra.orchestration_stack import (
+    TABLE_READ_ACTIONS,
+    TABLE_WRITE_ACTIONS,
+    function_environment,
+    powertools_layer_arn,
+)
+from orchestration.tables import ALL_TABLES, GATES
+from tests.infra.conftest import Synthesized
+from tests.infra.support import Grant, function_roles, resources, role_grants
+
+TABLE_ENV = {spec.env_var: spec for spec in ALL_TABLES}
+SPECS = {spec.name: spec for spec in FUNCTIONS}
+
+
+def function(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    (fn,) = [
+        f for f in resources(raw, "AWS::Lambda::Function").values() if f["Properties"]["FunctionName"] == name
+    ]
+    return fn
+
+
+def grants_of(synthesized: Synthesized, spec: FunctionSpec) -> set[Grant]:
+    raw = synthesized.raw("orchestration")
+    return role_grants(raw, function_roles(raw)[naming.function_name(synthesized.config, spec)])
+
+
+def table_of(resource: str) -> str:
+    """``arn:${AWS::Partition}:dynamodb:eu-west-1:${AWS::AccountId}:table/<name>[/index/x]`` -> ``<name>``."""
+    return resource.split(":table/", 1)[1].split("/", 1)[0]
+
+
+def test_one_function_per_spec(synthesized: Synthesized) -> None:
+    raw = synthesized.raw("orchestration")
+    names = {f["Properties"]["FunctionName"] for f in resources(raw, "AWS::Lambda::Function").values()}
+    assert names == {naming.function_name(synthesized.config, spec) for spec in FUNCTIONS}
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda s: s.name)
+def test_function_configuration(synthesized: Synthesized, spec: FunctionSpec) -> None:
+    config = synthesized.config
+    raw = synthesized.raw("orchestration")
+    props = function(raw, naming.function_name(config, spec))["Properties"]
+    assert props["Runtime"] == "python3.14"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == spec.handler
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["Timeout"] == spec.timeout_seconds
+    assert props["Layers"] == [powertools_layer_arn(config.region)]
+    assert "-arm64:" in props["Layers"][0] and "python314" in props["Layers"][0]
+    assert props["Environment"]["Variables"] == function_environment(config, spec)
+    log_group = resources(raw, "AWS::Logs::LogGroup")[props["LoggingConfig"]["LogGroup"]["Ref"]]
+    assert log_group["Properties"]["LogGroupName"] == naming.function_log_group_name(config, spec)
+    assert log_group["Properties"]["RetentionInDays"] > 0
+
+
+def test_finance_settings_only_where_finance_is_called(synthesized: Synthesized) -> None:
+    config = synthesized.config
+    for spec in FUNCTIONS:
+        env = function_environment(config, spec)
+        assert {
+            "GATES_TABLE",
+            "RUNS_TABLE",
+            "TRANSACTIONS_TABLE",
+            "IDEMPOTENCY_TABLE",
+            "GATE_AUDIT_TABLE",
+        } <= set(env)
+        assert ("FINANCE_BASE_URL" in env) is spec.calls_finance
+    post = function_environment(config, SPECS["post-to-finance"])
+    assert post["FINANCE_TOKEN_SECRET_NAME"] == config.finance.token_secret_name
+    assert post["FINANCE_TIMEOUT_SECONDS"] == str(config.finance.timeout_seconds)
+
+
+def test_asset_holds_the_handlers_and_every_process(synthesized: Synthesized) -> None:
+    config = synthesized.config
+    raw = synthesized.raw("orchestration")
+    keys = {f["Properties"]["Code"]["S3Key"] for f in resources(raw, "AWS::Lambda::Function").values()}
+    assert len(keys) == 1, "all functions share one code asset"
+    asset = synthesized.outdir / f"asset.{keys.pop().removesuffix('.zip')}"
+    for spec in FUNCTIONS:
+        assert (asset / "lambdas" / f"{spec.module}.py").is_file(), spec.handler
+    assert not list(asset.rglob("__pycache__"))
+    bundled = json.loads((asset / "lambdas" / "processes.json").read_text())
+    assert bundled == {name: s.model_dump(mode="json") for name, s in config.all_settings().items()}
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda s: s.name)
+def test_role_grants_exactly_the_tables_of_the_spec(synthesized: Synthesized, spec: FunctionSpec) -> None:
+    config = synthesized.config
+    grants = grants_of(synthesized, spec)
+    actual = {(g.action, table_of(g.resource)) for g in grants if g.action.startswith("dynamodb:")}
+    expected = {(a, TABLE_ENV[t].table_name(config)) for t in spec.reads for a in TABLE_READ_ACTIONS}
+    expected |= {(a, TABLE_ENV[t].table_name(config)) for t in spec.writes for a in TABLE_WRITE_ACTIONS}
+    expected |= {
+        ("dynamodb:Query", TABLE_ENV[t].table_name(config)) for t in spec.reads for _ in TABLE_ENV[t].indexes
+    }
+    assert actual == expected
+    index_grants = {g.resource for g in grants if "/index/" in g.resource}
+    assert all(g.action == "dynamodb:Query" for g in grants if g.resource in index_grants)
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda s: s.name)
+def test_role_has_nothing_else(synthesized: Synthesized, spec: FunctionSpec) -> None:
+    config = synthesized.config
+    grants = grants_of(synthesized, spec)
+    raw = synthesized.raw("orchestration")
+    own_log_group = function(raw, naming.function_name(config, spec))["Properties"]["LoggingConfig"][
+        "LogGroup"
+    ]["Ref"]
+    services = {g.action.split(":")[0] for g in grants}
+    allowed = {"logs", "xray"} | ({"dynamodb", "kms"} if spec.reads or spec.writes else set())
+    allowed |= {"states"} if spec.starts_executions else set()
+    allowed |= {"secretsmanager"} if spec.calls_finance and config.finance.token_secret_name else set()
+    assert services == allowed
+    assert {g.action for g in grants if g.resource == "*"} <= {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    assert not [g for g in grants if "*" in g.action], "wildcard actions"
+    for grant in grants:
+        if grant.action.startswith("logs:"):
+            assert grant.resource == f"${{{own_log_group}.Arn}}", "logs only to its own log group"
+            assert grant.action in {"logs:CreateLogStream", "logs:PutLogEvents"}
+        if grant.action.startswith("kms:"):
+            assert "kms:ViaService" in grant.condition and "Import:" in grant.resource
+            if not spec.writes:
+                assert grant.action in {"kms:Decrypt", "kms:DescribeKey"}
+
+
+def test_transform_cannot_write(synthesized: Synthesized) -> None:
+    grants = grants_of(synthesized, SPECS["transform"])
+    assert not [g for g in grants if g.action in TABLE_WRITE_ACTIONS or g.action == "kms:Encrypt"]
+
+
+def test_record_result_cannot_touch_the_gates_table(synthesized: Synthesized) -> None:
+    gates = GATES.table_name(synthesized.config)
+    grants = grants_of(synthesized, SPECS["record-result"])
+    assert not [g for g in grants if gates in g.resource]
+
+
+def test_only_start_next_starts_executions_on_the_known_state_machines(synthesized: Synthesized) -> None:
+    config = synthesized.config
+    for spec in FUNCTIONS:
+        starts = {g.resource for g in grants_of(synthesized, spec) if g.action.startswith("states:")}
+        if spec.starts_executions:
+            assert {r.rsplit(":", 1)[1] for r in starts} == {
+                state_machine_name(config, p) for p in config.used_profiles()
+            }
+            assert all(":states:" in r and ":stateMachine:" in r for r in starts)
+        else:
+            assert not starts, spec.name
+
+
+def test_only_post_to_finance_reads_the_token_secret(synthesized: Synthesized) -> None:
+    secret = synthesized.config.finance.token_secret_name
+    for spec in FUNCTIONS:
+        reads = {g for g in grants_of(synthesized, spec) if g.action.startswith("secretsmanager:")}
+        if spec.calls_finance:
+            assert {(g.action, g.resource.rsplit(":secret:", 1)[1]) for g in reads} == {
+                ("secretsmanager:GetSecretValue", f"{secret}-??????")
+            }
+        else:
+            assert not reads, spec.name
