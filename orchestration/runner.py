@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from pydantic import BaseModel, Field
 
+from lambdas.finance_client import TRANSIENT_ERRORS
 from lambdas.models import TransactionStatus
 from orchestration.config import EnvironmentConfig
 from orchestration.engine.local import LocalEngine
@@ -35,6 +36,7 @@ class ProcessProgress(BaseModel):
     rejected: int = 0
     failed: int = 0
     pending: int = 0
+    retrying: int = 0
     paused: bool = False
     executions: int = 0
 
@@ -92,9 +94,7 @@ def split(total: int, parts: int) -> list[int]:
 
 
 def _statuses(engine: LocalEngine, run_id: str, *, status_only: bool = False) -> list[dict[str, Any]]:
-    table = boto3.resource("dynamodb", region_name=engine.config.region).Table(
-        TRANSACTIONS.table_name(engine.config)
-    )
+    table = boto3.resource("dynamodb", region_name=engine.config.region).Table(TRANSACTIONS.table_name(engine.config))
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": "run_id = :r",
@@ -142,9 +142,7 @@ def wait_for_runs(
     poll_seconds: float = 1.0,
 ) -> None:
     deadline = time.monotonic() + timeout_seconds
-    runs_table = boto3.resource("dynamodb", region_name=engine.config.region).Table(
-        RUNS.table_name(engine.config)
-    )
+    runs_table = boto3.resource("dynamodb", region_name=engine.config.region).Table(RUNS.table_name(engine.config))
     while True:
         progress = []
         finished = True
@@ -152,9 +150,7 @@ def wait_for_runs(
             executions = executions_of(engine, process, run_id)
             done = run_finished(executions)
             if done and executions[-1]["status"] == "SUCCEEDED":
-                output = engine.sfn.describe_execution(executionArn=executions[-1]["executionArn"]).get(
-                    "output", ""
-                )
+                output = engine.sfn.describe_execution(executionArn=executions[-1]["executionArn"]).get("output", "")
                 done = "next_execution" not in output
             finished &= done
             counts = Counter(item["status"] for item in _statuses(engine, run_id, status_only=True))
@@ -167,6 +163,11 @@ def wait_for_runs(
                     rejected=counts[TransactionStatus.REJECTED.value],
                     failed=counts[TransactionStatus.FAILED.value],
                     pending=counts[TransactionStatus.PENDING.value],
+                    retrying=sum(
+                        n
+                        for (name, error), n in engine.runtime.stats.errors.items()
+                        if name == process and error in TRANSIENT_ERRORS
+                    ),
                     paused=run.get("status") == "paused",
                     executions=len(executions),
                 )

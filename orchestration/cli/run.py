@@ -37,12 +37,19 @@ def parse_processes(config: EnvironmentConfig, value: str | None) -> list[str]:
 
 def progress_table(progress: list[ProcessProgress]) -> Table:
     table = Table(title="ledgerflow run --local", expand=False)
-    for column in ("process", "posted", "rejected", "failed", "pending", "state", "executions"):
+    for column in ("process", "posted", "rejected", "failed", "pending", "retries", "state", "executions"):
         table.add_column(column, justify="left" if column in ("process", "state") else "right")
     for p in progress:
         state = "paused (gate closed)" if p.paused else ("done" if p.pending == 0 else "running")
         table.add_row(
-            p.process, str(p.posted), str(p.rejected), str(p.failed), str(p.pending), state, str(p.executions)
+            p.process,
+            str(p.posted),
+            str(p.rejected),
+            str(p.failed),
+            str(p.pending),
+            str(p.retrying),
+            state,
+            str(p.executions),
         )
     return table
 
@@ -113,9 +120,7 @@ def report_tables(report: RunReport) -> list[Table]:
 
 @app.command()
 def run(
-    local: Annotated[
-        bool, typer.Option("--local", help="run on the embedded engine (no AWS account)")
-    ] = False,
+    local: Annotated[bool, typer.Option("--local", help="run on the embedded engine (no AWS account)")] = False,
     env: Annotated[str, typer.Option("--env", help="configuration environment: config/<env>.yaml")] = "local",
     processes: Annotated[
         str | None, typer.Option("--processes", help="comma-separated processes (default: all)")
@@ -165,11 +170,7 @@ def run(
         out = Console()
         for table in report_tables(report):
             out.print(table)
-        verdict = (
-            "[green]every transaction accounted for[/]"
-            if report.ok
-            else "[red]transactions unaccounted for[/]"
-        )
+        verdict = "[green]every transaction accounted for[/]" if report.ok else "[red]transactions unaccounted for[/]"
         out.print(verdict)
     if not report.ok:
         raise typer.Exit(1)

@@ -52,7 +52,8 @@ def function_name_from_arn(name: str) -> str:
 @dataclass
 class InvocationStats:
     invocations: Counter[str] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Function errors by (business process, error name): what Step Functions will retry or catch."""
 
 
 class LocalLambdaRuntime:
@@ -89,7 +90,8 @@ class LocalLambdaRuntime:
             result = self.handler(name)(payload, context)
         except Exception as exc:
             with self._lock:
-                self.stats.errors[type(exc).__name__] += 1
+                process = str(payload.get("process", "")) if isinstance(payload, dict) else ""
+                self.stats.errors[(process, type(exc).__name__)] += 1
             body: dict[str, Any] = {
                 "errorType": type(exc).__name__,
                 "errorMessage": str(exc),

@@ -84,3 +84,20 @@ def test_volume_past_one_execution_continues_in_new_executions_under_the_history
         config.process_settings("payroll_journal"), config.retry_profiles[config.profile_name("payroll_journal")]
     )
     assert report.max_history_events <= bound < HISTORY_LIMIT
+
+
+def test_progress_reports_every_process_and_its_retries_until_all_are_done(make_config) -> None:
+    snapshots = []
+    report = run_local(
+        make_config(),
+        processes=["payroll_journal", "supplier_invoice"],
+        transactions=90,
+        faults=FaultProfile.CHAOS,
+        seed=3,
+        on_progress=snapshots.append,
+    )
+    assert report.ok
+    final = {p.process: p for p in snapshots[-1]}
+    assert set(final) == {"payroll_journal", "supplier_invoice"}
+    assert all(p.pending == 0 and p.posted + p.rejected + p.failed == p.total for p in final.values())
+    assert sum(p.retrying for p in final.values()) > 0
