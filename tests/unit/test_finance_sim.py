@@ -116,6 +116,9 @@ def test_post_then_same_key_is_deduplicated(make_sim: SimFactory, make_client: C
 
     assert first == PostResult(ledger_id="L000001", duplicate=False)
     assert again == PostResult(ledger_id="L000001", duplicate=True)
+    deadline = time.monotonic() + 5
+    while not sim.ledger() and time.monotonic() < deadline:
+        time.sleep(0.01)
     [stored] = sim.ledger()
     assert stored.ledger_id == "L000001"
     assert stored.idempotency_key == "run-1:TX-1"
