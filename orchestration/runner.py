@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from pydantic import BaseModel, Field
 
 from lambdas.finance_client import TRANSIENT_ERRORS
@@ -94,7 +93,7 @@ def split(total: int, parts: int) -> list[int]:
 
 
 def _statuses(engine: LocalEngine, run_id: str, *, status_only: bool = False) -> list[dict[str, Any]]:
-    table = boto3.resource("dynamodb", region_name=engine.config.region).Table(TRANSACTIONS.table_name(engine.config))
+    table = engine.tables.Table(TRANSACTIONS.table_name(engine.config))
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": "run_id = :r",
@@ -142,7 +141,7 @@ def wait_for_runs(
     poll_seconds: float = 1.0,
 ) -> None:
     deadline = time.monotonic() + timeout_seconds
-    runs_table = boto3.resource("dynamodb", region_name=engine.config.region).Table(RUNS.table_name(engine.config))
+    runs_table = engine.tables.Table(RUNS.table_name(engine.config))
     while True:
         progress = []
         finished = True
@@ -280,7 +279,6 @@ def run_local(
         FinanceSimulator(config.finance.accounts, fault_settings) as finance,
         LocalEngine.start(config, finance.url) as engine,
     ):
-        dynamodb = boto3.resource("dynamodb", region_name=config.region)
         gates = GateStore(engine.dynamodb, GATES.table_name(config), GATE_AUDIT.table_name(config))
         runs: dict[str, str] = {}
         totals: dict[str, int] = {}
@@ -288,7 +286,7 @@ def run_local(
             gates.set(process, open_=True, reason="local run", who="ledgerflow run --local")
             run_id = f"{process.replace('_', '-')}-seed{seed}"
             seed_run(
-                dynamodb,
+                engine.tables,
                 runs_table=RUNS.table_name(config),
                 transactions_table=TRANSACTIONS.table_name(config),
                 process=process,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from typing import Annotated
@@ -144,26 +145,20 @@ def run(
         raise fail(str(exc)) from exc
     chosen = parse_processes(config, processes)
     console = Console(stderr=True)
+    start = functools.partial(
+        run_local,
+        config,
+        processes=chosen,
+        transactions=transactions,
+        faults=faults,
+        seed=seed,
+        timeout_seconds=timeout,
+    )
     if as_json or not sys.stderr.isatty():
-        report = run_local(
-            config,
-            processes=chosen,
-            transactions=transactions,
-            faults=faults,
-            seed=seed,
-            timeout_seconds=timeout,
-        )
+        report = start()
     else:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
-            report = run_local(
-                config,
-                processes=chosen,
-                transactions=transactions,
-                faults=faults,
-                seed=seed,
-                on_progress=lambda progress: live.update(progress_table(progress)),
-                timeout_seconds=timeout,
-            )
+            report = start(on_progress=lambda progress: live.update(progress_table(progress)))
     if as_json:
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:

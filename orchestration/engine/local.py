@@ -102,6 +102,7 @@ class LocalEngine:
         self.state_machines = state_machines
         self.sfn = boto3.client("stepfunctions", region_name=config.region)
         self.dynamodb = boto3.client("dynamodb", region_name=config.region)
+        self.tables = boto3.resource("dynamodb", region_name=config.region)
 
     @classmethod
     @contextmanager

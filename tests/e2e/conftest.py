@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 
@@ -49,7 +48,7 @@ class LocalSystem:
         self.finance = finance
         self.config = engine.config
         self.gates = GateStore(engine.dynamodb, GATES.table_name(self.config), GATE_AUDIT.table_name(self.config))
-        self.dynamodb = boto3.resource("dynamodb", region_name=self.config.region)
+        self.dynamodb = engine.tables
 
     def seed(self, process: str, run_id: str, count: int, *, malformed_share: float = 0.0) -> SeededRun:
         return seed_run(
