@@ -33,6 +33,8 @@ from orchestration.tables import ALL_TABLES, table_environment
 ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/ledgerflow-local-state-machine"
 QUIET_LOGGERS = ("moto", "botocore", "werkzeug", "aws_lambda_powertools")
+HANDLER_LOGGER = "ledgerflow"
+HANDLER_LOG_LEVEL = "ERROR"
 
 
 def function_name(config: EnvironmentConfig, spec: FunctionSpec) -> str:
@@ -60,7 +62,7 @@ def lambda_environment(config: EnvironmentConfig, finance_url: str, processes_fi
             "POWERTOOLS_METRICS_NAMESPACE": "Ledgerflow",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            "POWERTOOLS_LOG_LEVEL": HANDLER_LOG_LEVEL,
             "AWS_LAMBDA_FUNCTION_NAME": config.resource_name("local"),
         }
     )
@@ -109,6 +111,9 @@ class LocalEngine:
     def start(cls, config: EnvironmentConfig, finance_url: str) -> Iterator[LocalEngine]:
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
+        # The handlers' Powertools Logger read POWERTOOLS_LOG_LEVEL when first imported, which
+        # may be before this engine set it: apply the local level to their logger directly.
+        logging.getLogger(HANDLER_LOGGER).setLevel(HANDLER_LOG_LEVEL)
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         with ExitStack() as stack:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ledgerflow-")))
