@@ -7,6 +7,7 @@ with an error naming the file and the field.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -17,6 +18,7 @@ from lambdas.models import ProcessName, ProcessSettings
 from orchestration import PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / "config"
+CONFIG_DIR_ENV = "LEDGERFLOW_CONFIG_DIR"
 HISTORY_LIMIT = 25_000
 HISTORY_BUDGET = 20_000
 EVENTS_PER_TASK = 5
@@ -164,12 +166,18 @@ def worst_case_history_events(settings: ProcessSettings, profile: RetryProfile) 
     return settings.max_batches_per_execution * per_batch + settings.max_pauses * EVENTS_PER_PAUSE + 20
 
 
-def config_path(env: str, directory: Path = CONFIG_DIR) -> Path:
-    return directory / f"{env}.yaml"
+def config_dir() -> Path:
+    """``config/`` of the project, or the directory named by ``LEDGERFLOW_CONFIG_DIR``."""
+    override = os.environ.get(CONFIG_DIR_ENV)
+    return Path(override) if override else CONFIG_DIR
 
 
-def known_environments(directory: Path = CONFIG_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.yaml"))
+def config_path(env: str, directory: Path | None = None) -> Path:
+    return (directory or config_dir()) / f"{env}.yaml"
+
+
+def known_environments(directory: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in (directory or config_dir()).glob("*.yaml"))
 
 
 def load_config(env: str | None = None, *, path: Path | None = None) -> EnvironmentConfig:

@@ -77,6 +77,21 @@ class GateStore:
             version=int(item.get("version", {}).get("N", "0")),
         )
 
+    def all(self) -> list[Gate]:
+        """Every gate row (the table holds one per process, so a scan stays small)."""
+        deserializer = TypeDeserializer()
+        gates: list[Gate] = []
+        kwargs: dict[str, Any] = {"TableName": self._gates, "ConsistentRead": True}
+        while True:
+            page = self._client.scan(**kwargs)
+            for item in page.get("Items", []):
+                plain = {k: deserializer.deserialize(v) for k, v in item.items()}
+                plain["version"] = int(plain.get("version", 0))
+                gates.append(Gate(exists=True, **plain))
+            if "LastEvaluatedKey" not in page:
+                return sorted(gates, key=lambda gate: gate.process)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def set(self, process: str, *, open_: bool, reason: str, who: str | None = None) -> Gate:
         """Open or close a gate; returns the gate as written."""
         who = who or operator()
@@ -153,6 +168,41 @@ class GateStore:
             if "LastEvaluatedKey" not in page:
                 return records
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class RunCounts(BaseModel):
+    """Executions of one process that are running now, split by whether they wait on the gate."""
+
+    running: int = 0
+    paused: int = 0
+
+
+def executions_on_gate(
+    dynamodb_client: Any, sfn_client: Any, runs_table: str, state_machine_arn: str, process: str
+) -> RunCounts:
+    """Count the process's RUNNING executions, and how many of them are paused on the gate.
+
+    State machines are shared by processes of one retry profile: the run record (keyed by
+    the run id in the execution name) says which process an execution belongs to.
+    """
+    counts = RunCounts()
+    paginator = sfn_client.get_paginator("list_executions")
+    for page in paginator.paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING"):
+        for execution in page["executions"]:
+            run_id = str(execution["name"]).rsplit("-", 1)[0]
+            item = dynamodb_client.get_item(
+                TableName=runs_table,
+                Key={"run_id": {"S": run_id}},
+                ProjectionExpression="#p, #s",
+                ExpressionAttributeNames={"#p": "process", "#s": "status"},
+            ).get("Item")
+            if item is None or item.get("process", {}).get("S") != process:
+                continue
+            if item.get("status", {}).get("S") == "paused":
+                counts.paused += 1
+            else:
+                counts.running += 1
+    return counts
 
 
 def resume_paused(dynamodb_client: Any, sfn_client: Any, runs_table: str, process: str) -> int:

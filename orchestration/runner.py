@@ -9,23 +9,52 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from lambdas.finance_client import TRANSIENT_ERRORS
 from lambdas.models import TransactionStatus
+from orchestration.aws import AwsTarget
 from orchestration.config import EnvironmentConfig
+from orchestration.engine.lambda_runtime import InvocationStats
 from orchestration.engine.local import LocalEngine
+from orchestration.engine.remote import RemoteEngine
 from orchestration.faults import FaultProfile, finance_faults, malformed_share
-from orchestration.finance_sim import FinanceSimulator
+from orchestration.finance_sim import FinanceSimulator, FinanceStats, LedgerEntry
 from orchestration.gates import GateStore
 from orchestration.hcm import seed_run
 from orchestration.tables import GATE_AUDIT, GATES, RUNS, TRANSACTIONS
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 STATE_ENTERED_SUFFIX = "StateEntered"
+TASK_SCHEDULED = "TaskScheduled"
+
+
+class Engine(Protocol):
+    """What a run needs of a system: the embedded engine, or one behind an endpoint."""
+
+    config: EnvironmentConfig
+    sfn: Any
+    dynamodb: Any
+    tables: Any
+
+    @property
+    def stats(self) -> InvocationStats | None: ...
+
+    def state_machine_for(self, process: str) -> str: ...
+
+    def start_run(self, process: str, run_id: str) -> str: ...
+
+
+class Ledger(Protocol):
+    """The finance side of a reconciliation."""
+
+    def ledger(self) -> list[LedgerEntry]: ...
+
+    def stats(self) -> FinanceStats: ...
 
 
 class ProcessProgress(BaseModel):
@@ -92,7 +121,7 @@ def split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def _statuses(engine: LocalEngine, run_id: str, *, status_only: bool = False) -> list[dict[str, Any]]:
+def _statuses(engine: Engine, run_id: str, *, status_only: bool = False) -> list[dict[str, Any]]:
     table = engine.tables.Table(TRANSACTIONS.table_name(engine.config))
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
@@ -100,7 +129,7 @@ def _statuses(engine: LocalEngine, run_id: str, *, status_only: bool = False) ->
         "ExpressionAttributeValues": {":r": run_id},
     }
     if status_only:
-        kwargs["ProjectionExpression"] = "#s"
+        kwargs["ProjectionExpression"] = "#s, attempts"
         kwargs["ExpressionAttributeNames"] = {"#s": "status"}
     while True:
         page = table.query(**kwargs)
@@ -110,7 +139,7 @@ def _statuses(engine: LocalEngine, run_id: str, *, status_only: bool = False) ->
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def executions_of(engine: LocalEngine, process: str, run_id: str) -> list[dict[str, Any]]:
+def executions_of(engine: Engine, process: str, run_id: str) -> list[dict[str, Any]]:
     paginator = engine.sfn.get_paginator("list_executions")
     found: list[dict[str, Any]] = []
     for page in paginator.paginate(stateMachineArn=engine.state_machine_for(process)):
@@ -118,7 +147,7 @@ def executions_of(engine: LocalEngine, process: str, run_id: str) -> list[dict[s
     return sorted(found, key=lambda e: int(e["name"].rsplit("-", 1)[1]))
 
 
-def history(engine: LocalEngine, execution_arn: str) -> list[dict[str, Any]]:
+def history(engine: Engine, execution_arn: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for page in engine.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
         events += [dict(event) for event in page["events"]]
@@ -133,7 +162,7 @@ def run_finished(executions: list[dict[str, Any]]) -> bool:
 
 
 def wait_for_runs(
-    engine: LocalEngine,
+    engine: Engine,
     runs: dict[str, str],
     totals: dict[str, int],
     on_progress: ProgressCallback | None,
@@ -152,7 +181,8 @@ def wait_for_runs(
                 output = engine.sfn.describe_execution(executionArn=executions[-1]["executionArn"]).get("output", "")
                 done = "next_execution" not in output
             finished &= done
-            counts = Counter(item["status"] for item in _statuses(engine, run_id, status_only=True))
+            items = _statuses(engine, run_id, status_only=True)
+            counts = Counter(item["status"] for item in items)
             run = runs_table.get_item(Key={"run_id": run_id}).get("Item", {})
             progress.append(
                 ProcessProgress(
@@ -162,11 +192,7 @@ def wait_for_runs(
                     rejected=counts[TransactionStatus.REJECTED.value],
                     failed=counts[TransactionStatus.FAILED.value],
                     pending=counts[TransactionStatus.PENDING.value],
-                    retrying=sum(
-                        n
-                        for (name, error), n in engine.runtime.stats.errors.items()
-                        if name == process and error in TRANSIENT_ERRORS
-                    ),
+                    retrying=_retries(engine.stats, process, items),
                     paused=run.get("status") == "paused",
                     executions=len(executions),
                 )
@@ -181,8 +207,8 @@ def wait_for_runs(
 
 
 def reconcile(
-    engine: LocalEngine,
-    finance: FinanceSimulator,
+    engine: Engine,
+    finance: Ledger,
     runs: dict[str, str],
     seconds: float,
     faults: str,
@@ -193,6 +219,7 @@ def reconcile(
         ledger_by_key[entry.idempotency_key].append(entry)
     reports = []
     transitions = 0
+    invocations = 0
     max_events = 0
     for process, run_id in runs.items():
         items = _statuses(engine, run_id)
@@ -208,6 +235,7 @@ def reconcile(
             events = history(engine, execution["executionArn"])
             max_events = max(max_events, len(events))
             transitions += sum(1 for e in events if e["type"].endswith(STATE_ENTERED_SUFFIX))
+            invocations += sum(1 for e in events if _is_lambda_invocation(e))
         reports.append(
             ProcessReport(
                 process=process,
@@ -221,7 +249,7 @@ def reconcile(
                 failed=sum(1 for i in items if i["status"] == TransactionStatus.FAILED.value),
                 lost=pending + missing + unrecorded,
                 duplicates=duplicates,
-                retries=sum(max(0, int(i.get("attempts", 0)) - 1) for i in items),
+                retries=_recorded_retries(items),
                 executions=len(executions),
                 execution_status=[e["status"] for e in executions],
                 rejection_reasons=_reasons(items, TransactionStatus.REJECTED),
@@ -240,7 +268,7 @@ def reconcile(
         state_transitions=transitions,
         transitions_per_transaction=round(transitions / total, 4) if total else 0.0,
         max_history_events=max_events,
-        lambda_invocations=sum(engine.runtime.stats.invocations.values()),
+        lambda_invocations=invocations,
         seconds=round(seconds, 3),
         transactions_per_second=round(total / seconds, 1) if seconds else 0.0,
         faults=faults,
@@ -248,6 +276,22 @@ def reconcile(
         finance_max_concurrent=finance.stats().max_concurrent,
         processes=reports,
     )
+
+
+def _is_lambda_invocation(event: dict[str, Any]) -> bool:
+    details = event.get("taskScheduledEventDetails", {})
+    return bool(event["type"] == TASK_SCHEDULED and details.get("resourceType") == "lambda")
+
+
+def _recorded_retries(items: Iterable[dict[str, Any]]) -> int:
+    return sum(max(0, int(i.get("attempts", 0)) - 1) for i in items)
+
+
+def _retries(stats: InvocationStats | None, process: str, items: list[dict[str, Any]]) -> int:
+    """Transient errors seen so far: live from the in-process runtime, else as recorded."""
+    if stats is None:
+        return _recorded_retries(items)
+    return sum(n for (name, error), n in stats.errors.items() if name == process and error in TRANSIENT_ERRORS)
 
 
 def _amount(item: dict[str, Any]) -> Decimal:
@@ -280,27 +324,85 @@ def run_local(
         LocalEngine.start(config, finance.url) as engine,
     ):
         gates = GateStore(engine.dynamodb, GATES.table_name(config), GATE_AUDIT.table_name(config))
-        runs: dict[str, str] = {}
-        totals: dict[str, int] = {}
-        for process, count in zip(processes, split(transactions, len(processes)), strict=True):
+        for process in processes:
             gates.set(process, open_=True, reason="local run", who="ledgerflow run --local")
-            run_id = f"{process.replace('_', '-')}-seed{seed}"
-            seed_run(
-                engine.tables,
-                runs_table=RUNS.table_name(config),
-                transactions_table=TRANSACTIONS.table_name(config),
-                process=process,
-                run_id=run_id,
-                count=count,
-                accounts=config.finance.accounts,
-                seed=seed,
-                malformed_share=malformed_share(faults),
-            )
-            runs[process] = run_id
-            totals[process] = count
-        started = time.monotonic()
-        for process, run_id in runs.items():
-            engine.start_run(process, run_id)
-        wait_for_runs(engine, runs, totals, on_progress, timeout_seconds)
-        elapsed = time.monotonic() - started
-        return reconcile(engine, finance, runs, elapsed, faults.value, seed)
+        return run_on(
+            engine,
+            finance,
+            processes=processes,
+            transactions=transactions,
+            faults=faults,
+            seed=seed,
+            run_suffix=f"seed{seed}",
+            on_progress=on_progress,
+            timeout_seconds=timeout_seconds,
+        )
+
+
+def run_remote(
+    config: EnvironmentConfig,
+    target: AwsTarget,
+    *,
+    processes: list[str],
+    transactions: int,
+    faults: FaultProfile,
+    seed: int,
+    on_progress: ProgressCallback | None = None,
+    timeout_seconds: float = 900,
+) -> RunReport:
+    """Run against ``ledgerflow local serve``: its gates are the operator's, left as they are.
+
+    Run ids carry the start time, so runs against a long-lived endpoint never collide.
+    """
+    engine = RemoteEngine(config, target)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    return run_on(
+        engine,
+        engine.finance(),
+        processes=processes,
+        transactions=transactions,
+        faults=faults,
+        seed=seed,
+        run_suffix=f"seed{seed}-{stamp}",
+        on_progress=on_progress,
+        timeout_seconds=timeout_seconds,
+    )
+
+
+def run_on(
+    engine: Engine,
+    finance: Ledger,
+    *,
+    processes: list[str],
+    transactions: int,
+    faults: FaultProfile,
+    seed: int,
+    run_suffix: str,
+    on_progress: ProgressCallback | None,
+    timeout_seconds: float,
+) -> RunReport:
+    """Seed one HCM run per process, start them, follow them to the end and reconcile."""
+    config = engine.config
+    runs: dict[str, str] = {}
+    totals: dict[str, int] = {}
+    for process, count in zip(processes, split(transactions, len(processes)), strict=True):
+        run_id = f"{process.replace('_', '-')}-{run_suffix}"
+        seed_run(
+            engine.tables,
+            runs_table=RUNS.table_name(config),
+            transactions_table=TRANSACTIONS.table_name(config),
+            process=process,
+            run_id=run_id,
+            count=count,
+            accounts=config.finance.accounts,
+            seed=seed,
+            malformed_share=malformed_share(faults),
+        )
+        runs[process] = run_id
+        totals[process] = count
+    started = time.monotonic()
+    for process, run_id in runs.items():
+        engine.start_run(process, run_id)
+    wait_for_runs(engine, runs, totals, on_progress, timeout_seconds)
+    elapsed = time.monotonic() - started
+    return reconcile(engine, finance, runs, elapsed, faults.value, seed)

@@ -12,17 +12,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from orchestration.aws import ENDPOINT_ENV, AwsTarget, endpoint_from_environment
 from orchestration.cli.app import app
-from orchestration.config import ConfigError, EnvironmentConfig, load_config
+from orchestration.cli.common import FAILURE, EnvOption, config_for, fail, reporting_aws_errors
+from orchestration.config import EnvironmentConfig
+from orchestration.engine.remote import NotProvisioned
 from orchestration.faults import FaultProfile
-from orchestration.runner import ProcessProgress, RunReport, run_local
-
-err = Console(stderr=True)
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
+from orchestration.runner import ProcessProgress, RunReport, run_local, run_remote
 
 
 def parse_processes(config: EnvironmentConfig, value: str | None) -> list[str]:
@@ -119,10 +115,36 @@ def report_tables(report: RunReport) -> list[Table]:
     return [recon, reasons, totals] if reasons.row_count else [recon, totals]
 
 
+def follow(start: functools.partial[RunReport], *, quiet: bool, target: AwsTarget | None) -> RunReport:
+    """Run with a live progress table on a terminal; AWS and provisioning errors as one line."""
+
+    def go() -> RunReport:
+        if quiet or not sys.stderr.isatty():
+            return start()
+        with Live(console=Console(stderr=True), refresh_per_second=4, transient=False) as live:
+            return start(on_progress=lambda progress: live.update(progress_table(progress)))
+
+    if target is None:
+        return go()
+    with reporting_aws_errors(target):
+        try:
+            return go()
+        except NotProvisioned as exc:
+            message = f"{exc} at {target.where}: is `ledgerflow local serve` running there with the same --env?"
+            raise fail(message, FAILURE) from exc
+
+
 @app.command()
 def run(
     local: Annotated[bool, typer.Option("--local", help="run on the embedded engine (no AWS account)")] = False,
-    env: Annotated[str, typer.Option("--env", help="configuration environment: config/<env>.yaml")] = "local",
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint-url",
+            help=f"run on `ledgerflow local serve` at this URL (default: ${ENDPOINT_ENV} unless --local)",
+        ),
+    ] = None,
+    env: EnvOption = "local",
     processes: Annotated[
         str | None, typer.Option("--processes", help="comma-separated processes (default: all)")
     ] = None,
@@ -136,29 +158,28 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="give up after this many seconds")] = 900,
 ) -> None:
-    """Seed the HCM, run every process through the real state machine and handlers, reconcile."""
+    """Seed the HCM, run every process through the real state machine and handlers, reconcile.
+
+    ``--local`` runs on the embedded engine; ``--endpoint-url`` (or LEDGERFLOW_ENDPOINT_URL) on a
+    running ``ledgerflow local serve``, whose gates stay as the operator set them.
+    """
+    if local and endpoint_url:
+        raise fail("--local and --endpoint-url exclude each other: --local starts its own engine")
     if not local:
-        raise fail("only --local is supported by `run`; on AWS, runs start from the HCM trigger")
-    try:
-        config = load_config(env)
-    except ConfigError as exc:
-        raise fail(str(exc)) from exc
+        endpoint_url = endpoint_url or endpoint_from_environment()
+    if not (local or endpoint_url):
+        raise fail(
+            "say where to run: --local (embedded engine) or --endpoint-url URL (`ledgerflow local serve`); "
+            "on AWS, runs start from the HCM trigger"
+        )
+    config = config_for(env)
     chosen = parse_processes(config, processes)
-    console = Console(stderr=True)
+    target = AwsTarget(config.region, endpoint_url) if endpoint_url else None
+    runner = functools.partial(run_local, config) if target is None else functools.partial(run_remote, config, target)
     start = functools.partial(
-        run_local,
-        config,
-        processes=chosen,
-        transactions=transactions,
-        faults=faults,
-        seed=seed,
-        timeout_seconds=timeout,
+        runner, processes=chosen, transactions=transactions, faults=faults, seed=seed, timeout_seconds=timeout
     )
-    if as_json or not sys.stderr.isatty():
-        report = start()
-    else:
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
-            report = start(on_progress=lambda progress: live.update(progress_table(progress)))
+    report = follow(start, quiet=as_json, target=target)
     if as_json:
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:

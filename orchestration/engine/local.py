@@ -1,8 +1,10 @@
 """The embedded local engine: tables, state machines and Lambda tasks, all in-process.
 
 It provisions from the same sources as the CDK app (``orchestration.tables``,
-``orchestration.functions``, the ASL files and the environment config) inside moto's
-in-process mock, with Step Functions execution turned on.
+``orchestration.functions``, the ASL files and the environment config) inside moto, with
+Step Functions execution turned on: either moto's in-process mock (``ledgerflow run
+--local``, the tests) or moto's server mode on 127.0.0.1 (``ledgerflow local serve``), where
+other processes (the CLI, the AWS CLI) reach the same system through an endpoint URL.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+import urllib.request
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -19,14 +22,16 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
+from moto.core.config import DefaultConfig
+from moto.server import ThreadedMotoServer
 
 from lambdas.models import RunInput
 from lambdas.settings import PROCESSES_FILE_ENV
 from lambdas.start_next import execution_name
 from orchestration.asl import PROCESS_TRANSACTIONS, render, state_machine_name, substitutions
 from orchestration.config import EnvironmentConfig
-from orchestration.engine.lambda_runtime import LocalLambdaRuntime
-from orchestration.engine.moto_patch import atomic_requests, in_process_lambda
+from orchestration.engine.lambda_runtime import InvocationStats, LocalLambdaRuntime
+from orchestration.engine.moto_patch import atomic_requests, atomic_server, in_process_lambda
 from orchestration.functions import FUNCTIONS, FunctionSpec
 from orchestration.tables import ALL_TABLES, table_environment
 
@@ -35,6 +40,8 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/ledgerflow-local-state-machine"
 QUIET_LOGGERS = ("moto", "botocore", "werkzeug", "aws_lambda_powertools")
 HANDLER_LOGGER = "ledgerflow"
 HANDLER_LOG_LEVEL = "ERROR"
+LOOPBACK = "127.0.0.1"
+EXECUTE_STATE_MACHINES: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}}
 
 
 def function_name(config: EnvironmentConfig, spec: FunctionSpec) -> str:
@@ -97,7 +104,12 @@ class LocalEngine:
     """A provisioned local system; use ``LocalEngine.start(config, finance_url)`` as a context."""
 
     def __init__(
-        self, config: EnvironmentConfig, runtime: LocalLambdaRuntime, state_machines: dict[str, str]
+        self,
+        config: EnvironmentConfig,
+        runtime: LocalLambdaRuntime,
+        state_machines: dict[str, str],
+        *,
+        endpoint_url: str | None = None,
     ):
         self.config = config
         self.runtime = runtime
@@ -105,10 +117,17 @@ class LocalEngine:
         self.sfn = boto3.client("stepfunctions", region_name=config.region)
         self.dynamodb = boto3.client("dynamodb", region_name=config.region)
         self.tables = boto3.resource("dynamodb", region_name=config.region)
+        self.endpoint_url = endpoint_url
+        """Where other processes reach this system (server mode), or None (in-process mock)."""
+
+    @property
+    def stats(self) -> InvocationStats:
+        return self.runtime.stats
 
     @classmethod
     @contextmanager
-    def start(cls, config: EnvironmentConfig, finance_url: str) -> Iterator[LocalEngine]:
+    def start(cls, config: EnvironmentConfig, finance_url: str, *, port: int | None = None) -> Iterator[LocalEngine]:
+        """Provision and run the system; in moto's server mode on ``port`` (0: any free port) if given."""
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
         # The handlers' Powertools Logger read POWERTOOLS_LOG_LEVEL when first imported, which
@@ -122,13 +141,17 @@ class LocalEngine:
                 json.dumps({name: s.model_dump() for name, s in config.all_settings().items()})
             )
             stack.enter_context(patched_environ(lambda_environment(config, finance_url, processes_file)))
-            stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+            endpoint_url = None
+            if port is None:
+                stack.enter_context(mock_aws(config=EXECUTE_STATE_MACHINES))
+                stack.enter_context(atomic_requests())
+            else:
+                endpoint_url = stack.enter_context(moto_server(port))
             boto3.setup_default_session(region_name=config.region)
             runtime = LocalLambdaRuntime.for_functions(lambda spec: function_name(config, spec))
             stack.enter_context(in_process_lambda(runtime))
-            stack.enter_context(atomic_requests())
             create_tables(config, boto3.client("dynamodb", region_name=config.region))
-            yield cls(config, runtime, provision_state_machines(config))
+            yield cls(config, runtime, provision_state_machines(config), endpoint_url=endpoint_url)
 
     def state_machine_for(self, process: str) -> str:
         return self.state_machines[self.config.profile_name(process)]
@@ -142,6 +165,32 @@ class LocalEngine:
             input=run_input.model_dump_json(),
         )
         return str(response["executionArn"])
+
+
+@contextmanager
+def moto_server(port: int) -> Iterator[str]:
+    """moto's server on 127.0.0.1 with state machine execution on; yields its endpoint URL.
+
+    Everything in this process (handlers, the engine's own clients) reaches it through
+    ``AWS_ENDPOINT_URL``; the interpreter's service integrations through ``MOTO_PORT``.
+    """
+    with ExitStack() as stack:
+        stack.enter_context(atomic_server())
+        server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+        server.start()
+        stack.callback(server.stop)
+        bound = server.get_host_and_port()[1]
+        endpoint_url = f"http://{LOOPBACK}:{bound}"
+        stack.enter_context(patched_environ({"AWS_ENDPOINT_URL": endpoint_url, "MOTO_PORT": str(bound)}))
+        request = urllib.request.Request(
+            f"{endpoint_url}/moto-api/config",
+            data=json.dumps(EXECUTE_STATE_MACHINES).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+        yield endpoint_url
 
 
 def provision_state_machines(config: EnvironmentConfig) -> dict[str, str]:

@@ -9,7 +9,9 @@ written against, and ``tests/unit/test_moto_patch.py`` fails if the patched code
 moto's in-memory backends are not thread-safe (concurrent writes raised "dictionary changed
 size during iteration", and a cancelled transaction restored a table snapshot over another
 thread's write), while Map iterations call handlers on many threads. Real AWS applies each
-request atomically, so ``atomic_requests`` serialises moto's request dispatch.
+request atomically, so ``atomic_requests`` serialises moto's request dispatch, and
+``atomic_server`` does the same for moto's server mode (``ledgerflow local serve``), where
+requests arrive on werkzeug's threads instead of botocore's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import moto
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
 from orchestration.engine.lambda_runtime import LocalLambdaRuntime
@@ -56,6 +59,24 @@ def atomic_requests() -> Iterator[None]:
         yield
     finally:
         BotocoreStubber.__call__ = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def atomic_server() -> Iterator[None]:
+    """Serve one request at a time in moto's server mode (see ``atomic_requests``)."""
+    check_moto_version()
+    lock = threading.RLock()
+    original = DomainDispatcherApplication.__call__
+
+    def atomic(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
+        with lock:
+            return original(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = atomic  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DomainDispatcherApplication.__call__ = original  # type: ignore[method-assign]
 
 
 @contextmanager
