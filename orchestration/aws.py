@@ -40,6 +40,19 @@ class AwsAccessError(Exception):
     """Reaching AWS failed for a reason the operator can fix; the message says which."""
 
 
+class NotProvisioned(Exception):
+    """The endpoint or region does not hold what the config names (state machine, parameter)."""
+
+
+def find_state_machine(sfn: Any, name: str) -> str:
+    """A state machine's ARN by name: the same lookup on AWS and on a local endpoint."""
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == name:
+                return str(machine["stateMachineArn"])
+    raise NotProvisioned(f"state machine {name} not found")
+
+
 def is_local_endpoint(endpoint_url: str | None) -> bool:
     return bool(endpoint_url) and urlparse(endpoint_url).hostname in LOCAL_HOSTS
 

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from orchestration.asl import state_machine_name
-from orchestration.aws import AwsTarget, endpoint_from_environment
+from orchestration.aws import AwsTarget, NotProvisioned, endpoint_from_environment, find_state_machine
 from orchestration.cli.app import app
 from orchestration.cli.common import (
     FAILURE,
@@ -28,7 +28,6 @@ from orchestration.cli.common import (
     reporting_aws_errors,
 )
 from orchestration.config import EnvironmentConfig
-from orchestration.engine.remote import NotProvisioned, find_state_machine
 from orchestration.gates import AuditRecord, Gate, GateConflict, GateStore, executions_on_gate, resume_paused
 from orchestration.tables import GATE_AUDIT, GATES, RUNS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,8 +13,10 @@ from orchestration.aws import ENDPOINT_ENV
 from orchestration.cli.app import app
 from orchestration.cli.common import EnvOption, config_for, fail
 from orchestration.faults import FaultProfile
-from orchestration.serve import PortUnavailable, Served, serve
 from orchestration.tables import GATES
+
+if TYPE_CHECKING:
+    from orchestration.serve import Served
 
 DEFAULT_PORT = 5050
 
@@ -71,6 +73,9 @@ def serve_command(
     seed: Annotated[int, typer.Option("--seed", help="seed of the finance fault draws")] = 7,
 ) -> None:
     """Start the endpoint: tables, state machines, Lambdas in-process, the finance simulator."""
+    # The engine (moto, the handlers) loads only when serving: the CLI's other commands start fast.
+    from orchestration.serve import PortUnavailable, serve
+
     config = config_for(env)
     try:
         with serve(config, port=port, faults=faults, seed=seed) as served:

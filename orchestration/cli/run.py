@@ -5,20 +5,21 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from orchestration.aws import ENDPOINT_ENV, AwsTarget, endpoint_from_environment
+from orchestration.aws import ENDPOINT_ENV, AwsTarget, NotProvisioned, endpoint_from_environment
 from orchestration.cli.app import app
 from orchestration.cli.common import FAILURE, EnvOption, config_for, fail, reporting_aws_errors
 from orchestration.config import EnvironmentConfig
-from orchestration.engine.remote import NotProvisioned
 from orchestration.faults import FaultProfile
-from orchestration.runner import ProcessProgress, RunReport, run_local, run_remote
+
+if TYPE_CHECKING:
+    from orchestration.runner import ProcessProgress, RunReport
 
 
 def parse_processes(config: EnvironmentConfig, value: str | None) -> list[str]:
@@ -172,6 +173,9 @@ def run(
             "say where to run: --local (embedded engine) or --endpoint-url URL (`ledgerflow local serve`); "
             "on AWS, runs start from the HCM trigger"
         )
+    # The engine (moto, the handlers) loads only for a run: the CLI's other commands start fast.
+    from orchestration.runner import run_local, run_remote
+
     config = config_for(env)
     chosen = parse_processes(config, processes)
     target = AwsTarget(config.region, endpoint_url) if endpoint_url else None

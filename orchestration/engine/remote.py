@@ -14,7 +14,7 @@ from typing import Any
 from lambdas.models import RunInput
 from lambdas.start_next import execution_name
 from orchestration.asl import state_machine_name
-from orchestration.aws import AwsTarget
+from orchestration.aws import AwsTarget, NotProvisioned, find_state_machine
 from orchestration.config import EnvironmentConfig
 from orchestration.engine.lambda_runtime import InvocationStats
 from orchestration.finance_sim import FinanceStats, LedgerEntry
@@ -22,21 +22,9 @@ from orchestration.finance_sim import FinanceStats, LedgerEntry
 HTTP_TIMEOUT_SECONDS = 30
 
 
-class NotProvisioned(Exception):
-    """The endpoint does not hold what the config names (state machine, parameter)."""
-
-
 def finance_url_parameter(config: EnvironmentConfig) -> str:
     """The SSM parameter where ``ledgerflow local serve`` publishes its finance simulator URL."""
     return f"/{config.name_prefix}/finance-url"
-
-
-def find_state_machine(sfn: Any, name: str) -> str:
-    for page in sfn.get_paginator("list_state_machines").paginate():
-        for machine in page["stateMachines"]:
-            if machine["name"] == name:
-                return str(machine["stateMachineArn"])
-    raise NotProvisioned(f"state machine {name} not found")
 
 
 class RemoteEngine:
