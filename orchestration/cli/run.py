@@ -14,7 +14,7 @@ from rich.table import Table
 
 from orchestration.aws import ENDPOINT_ENV, AwsTarget, NotProvisioned, endpoint_from_environment
 from orchestration.cli.app import app
-from orchestration.cli.common import FAILURE, EnvOption, config_for, fail, reporting_aws_errors
+from orchestration.cli.common import FAILURE, EnvOption, config_for, fail, out, reporting_aws_errors
 from orchestration.config import EnvironmentConfig
 from orchestration.faults import FaultProfile
 
@@ -187,10 +187,10 @@ def run(
     if as_json:
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
-        out = Console()
+        console = out()
         for table in report_tables(report):
-            out.print(table)
+            console.print(table)
         verdict = "[green]every transaction accounted for[/]" if report.ok else "[red]transactions unaccounted for[/]"
-        out.print(verdict)
+        console.print(verdict)
     if not report.ok:
         raise typer.Exit(1)

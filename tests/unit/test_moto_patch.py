@@ -48,3 +48,48 @@ def test_request_dispatch_is_still_where_the_atomic_patch_expects_it() -> None:
 
     parameters = list(inspect.signature(BotocoreStubber.__call__).parameters)
     assert parameters[:3] == ["self", "event_name", "request"]
+
+
+def test_server_dispatch_is_still_where_the_atomic_server_patch_expects_it() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    parameters = list(inspect.signature(DomainDispatcherApplication.__call__).parameters)
+    assert parameters == ["self", "environ", "start_response"]
+    assert "get_application(environ)" in inspect.getsource(DomainDispatcherApplication.__call__)
+
+
+def test_atomic_server_serialises_dispatch_and_restores_moto() -> None:
+    import threading
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    from orchestration.engine.moto_patch import atomic_server
+
+    original = DomainDispatcherApplication.__call__
+    inside = threading.Event()
+    release = threading.Event()
+    entered: list[str] = []
+
+    def slow(self: object, environ: dict[str, str], start_response: object) -> list[bytes]:
+        entered.append(environ["name"])
+        inside.set()
+        release.wait(5)
+        return []
+
+    DomainDispatcherApplication.__call__ = slow  # type: ignore[method-assign,assignment]
+    try:
+        with atomic_server():
+            app = object.__new__(DomainDispatcherApplication)
+            first = threading.Thread(target=app, args=({"name": "first"}, None))
+            second = threading.Thread(target=app, args=({"name": "second"}, None))
+            first.start()
+            assert inside.wait(5)
+            second.start()
+            second.join(0.3)
+            assert entered == ["first"], "the second request waits for the first"
+            release.set()
+            first.join(5)
+            second.join(5)
+            assert entered == ["first", "second"]
+    finally:
+        DomainDispatcherApplication.__call__ = original  # type: ignore[method-assign]
