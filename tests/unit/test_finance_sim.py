@@ -282,8 +282,10 @@ def test_throttle_carries_retry_after(make_sim: SimFactory, make_client: ClientF
 
 
 def test_capacity_rejects_request_above_limit(make_sim: SimFactory, make_client: ClientFactory) -> None:
-    sim = make_sim(FinanceFaults(capacity=1, slow_rate=1, slow_seconds=0.5))
-    client = make_client(sim, timeout=2.0)
+    # The slow fault holds the first request's capacity slot for 2 s: long enough for the
+    # second request to arrive even on a loaded machine.
+    sim = make_sim(FinanceFaults(capacity=1, slow_rate=1, slow_seconds=2.0))
+    client = make_client(sim, timeout=4.0)
     results: list[PostResult] = []
     holder = threading.Thread(target=lambda: results.append(client.post_entry(entry("A"), "kA")))
     holder.start()
