@@ -18,6 +18,8 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.base import FailureResponse
+from aws_lambda_powertools.utilities.batch.exceptions import ExceptionInfo
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.parser.models import (
@@ -27,7 +29,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from lambdas.models import RUN_PENDING, ProcessName, RunId, RunInput, StrictModel
+from lambdas.models import RUN_PENDING, ProcessName, RunId, RunInput
 from lambdas.observability import logger, metrics, tracer
 from lambdas.settings import state_machine_arn
 from lambdas.start_next import execution_name
@@ -57,23 +59,18 @@ class RunRecord(DynamoDBStreamRecordModel):
     dynamodb: RunChange
 
 
-class RunStart(StrictModel):
-    """The first execution of a run; ``already_started`` when Step Functions refused the name."""
-
-    execution_arn: str
-    already_started: bool
-
-
 def execution_arn(state_machine_arn: str, name: str) -> str:
     """ARN of the execution ``name`` of a state machine (the one StartExecution would return)."""
     return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
-def start_first_execution(client: Any, state_machine_arn: str, process: str, run_id: str) -> RunStart:
-    """Start execution ``<run_id>-0`` with ``RunInput(process, run_id)``, at most once per run.
+def start_first_execution(client: Any, state_machine_arn: str, process: str, run_id: str) -> str:
+    """Start execution ``<run_id>-0`` with ``RunInput(process, run_id)`` and return its ARN.
 
-    ``ExecutionAlreadyExists`` (the name is taken: a duplicate HCM entry, a redelivered record,
-    a run already started by hand) is success, not an error, so the stream moves on.
+    At most one execution per run: while it runs, Step Functions answers a repeat with the same
+    name and input with that execution; once it has ended (or for another input) it refuses the
+    name with ``ExecutionAlreadyExists``, which means the run has started and is success here,
+    so a duplicate HCM entry or a redelivered record lets the stream move on.
     """
     run_input = RunInput(process=process, run_id=run_id)
     name = execution_name(run_id, run_input.sequence)
@@ -83,8 +80,8 @@ def start_first_execution(client: Any, state_machine_arn: str, process: str, run
         )
     except client.exceptions.ExecutionAlreadyExists:
         logger.info("run already started", extra={"business_process": process, "run_id": run_id})
-        return RunStart(execution_arn=execution_arn(state_machine_arn, name), already_started=True)
-    return RunStart(execution_arn=str(response["executionArn"]), already_started=False)
+        return execution_arn(state_machine_arn, name)
+    return str(response["executionArn"])
 
 
 @cache
@@ -92,8 +89,9 @@ def _stepfunctions() -> Any:
     return boto3.client("stepfunctions")
 
 
-def start_recorded_run(record: RunRecord) -> RunStart | None:
-    """Start the run a stream record announces; ``None`` when it is not a new pending run.
+def start_recorded_run(record: RunRecord) -> str | None:
+    """Start the run a stream record announces and return the execution ARN; ``None`` when the
+    record is not a new pending run.
 
     The event source mapping's filter already drops other records on AWS; checking again keeps
     the function correct without it (a MODIFY or REMOVE never starts anything).
@@ -101,10 +99,7 @@ def start_recorded_run(record: RunRecord) -> RunStart | None:
     item = record.dynamodb.NewImage
     if record.eventName != "INSERT" or item is None or item.status != RUN_PENDING:
         return None
-    started = start_first_execution(_stepfunctions(), state_machine_arn(item.process), item.process, item.run_id)
-    if not started.already_started:
-        metrics.add_metric(name="RunStarted", unit=MetricUnit.Count, value=1)
-    return started
+    return start_first_execution(_stepfunctions(), state_machine_arn(item.process), item.process, item.run_id)
 
 
 def _sequence_number(record: Any) -> str | None:
@@ -123,7 +118,7 @@ class RunRecordProcessor(BatchProcessor):
     operator needs before the record reaches the DLQ.
     """
 
-    def failure_handler(self, record: Any, exception: Any) -> Any:
+    def failure_handler(self, record: Any, exception: ExceptionInfo) -> FailureResponse:
         logger.error(
             "run not started",
             extra={"sequence_number": _sequence_number(record), "reason": str(exception[1])},

@@ -135,7 +135,7 @@ class LocalEngine:
     def start_run(self, process: str, run_id: str) -> str:
         """Start the first execution of a run the way the AWS run trigger does (``lambdas.start_run``):
         same name, input and duplicate handling; only the state machine lookup is the engine's."""
-        return start_first_execution(self.sfn, self.state_machine_for(process), process, run_id).execution_arn
+        return start_first_execution(self.sfn, self.state_machine_for(process), process, run_id)
 
 
 def provision_state_machines(config: EnvironmentConfig) -> dict[str, str]:
