@@ -26,7 +26,7 @@ from lambdas.settings import STATE_MACHINE_ARNS_ENV
 from lambdas.start_run import NEW_PENDING_RUN_FILTER
 from orchestration.asl import PROCESS_TRANSACTIONS, state_machine_name, substitutions
 from orchestration.config import EnvironmentConfig
-from orchestration.functions import FUNCTIONS, FunctionSpec
+from orchestration.functions import FUNCTIONS, TASK_FUNCTIONS, FunctionSpec
 from orchestration.infra import naming
 from orchestration.infra.compliance import (
     LOG_DELIVERY_WILDCARD_REASON,
@@ -265,7 +265,7 @@ class OrchestrationStack(Stack):
             retention=STATE_MACHINE_LOG_RETENTION,
             removal_policy=self.removal,
         )
-        arns = {spec.name: self.functions[spec.name].function_arn for spec in FUNCTIONS if spec.placeholder}
+        arns = {spec.name: self.functions[spec.name].function_arn for spec in TASK_FUNCTIONS}
         machine = sfn.StateMachine(
             scope,
             "StateMachine",
