@@ -13,6 +13,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 ProcessName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
+# A run id names executions (``<run_id>-<sequence>``, at most 80 characters): keep it short and plain.
+RunId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+RUN_PENDING = "pending"
+"""Status of a run item the HCM has just written and no execution has picked up yet."""
 
 
 class StrictModel(BaseModel):
@@ -34,6 +38,11 @@ class ProcessSettings(StrictModel):
     max_pauses: int = Field(ge=1, le=10_000, description="pause intervals before the run gives up")
     max_batches_per_execution: int = Field(ge=1, le=1000, description="batches before continuing anew")
     finance_ledger: str = Field(min_length=1)
+    retry_profile: str | None = Field(
+        default=None,
+        description="retry profile, i.e. the state machine a run of this process starts on; bundled with "
+        "the Lambda asset for the run trigger (the local engine resolves it from the config)",
+    )
 
 
 class TransactionStatus(StrEnum):
@@ -47,7 +56,7 @@ class RunInput(StrictModel):
     """The input of every execution: which run, and where in it to continue."""
 
     process: ProcessName
-    run_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    run_id: RunId
     cursor: str | None = None
     sequence: int = Field(default=0, ge=0)
 

@@ -16,11 +16,16 @@ from pydantic import BaseModel, ValidationError
 from lambdas.models import ProcessSettings
 
 PROCESSES_FILE_ENV = "LEDGERFLOW_PROCESSES_FILE"
+STATE_MACHINE_ARNS_ENV = "STATE_MACHINE_ARNS"
 DEFAULT_PROCESSES_FILE = Path(__file__).with_name("processes.json")
 
 
 class UnknownProcess(Exception):
     """The execution names a business process this deployment has no settings for."""
+
+
+class UnroutableProcess(Exception):
+    """No state machine is known for the process's retry profile: a deployment bug worth its name."""
 
 
 class Tables(BaseModel):
@@ -68,3 +73,33 @@ def process_settings(process: str) -> ProcessSettings:
     if process not in known:
         raise UnknownProcess(f"unknown process {process!r}; known: {', '.join(sorted(known))}")
     return known[process]
+
+
+def state_machine_arns() -> dict[str, str]:
+    """``{retry profile: state machine ARN}`` from ``STATE_MACHINE_ARNS`` (JSON).
+
+    One entry per retry profile, not per process, so adding a process changes neither the
+    variable nor the function: the process-to-profile mapping travels in the bundled settings.
+    """
+    raw = env(STATE_MACHINE_ARNS_ENV)
+    try:
+        arns = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RuntimeError(f"{STATE_MACHINE_ARNS_ENV} is not JSON: {exc}") from exc
+    if not isinstance(arns, dict) or not all(isinstance(v, str) for v in arns.values()):
+        raise RuntimeError(f"{STATE_MACHINE_ARNS_ENV} must map retry profile names to ARNs")
+    return arns
+
+
+def state_machine_arn(process: str) -> str:
+    """The state machine a run of ``process`` starts on: its bundled retry profile's ARN."""
+    profile = process_settings(process).retry_profile
+    if profile is None:
+        raise UnroutableProcess(f"process {process!r} has no retry_profile in its bundled settings")
+    arns = state_machine_arns()
+    if profile not in arns:
+        raise UnroutableProcess(
+            f"process {process!r}: no state machine for retry profile {profile!r} in {STATE_MACHINE_ARNS_ENV} "
+            f"(known: {', '.join(sorted(arns)) or 'none'})"
+        )
+    return arns[profile]

@@ -14,7 +14,7 @@ from typing import Any
 
 from orchestration import PROJECT_ROOT
 from orchestration.config import EnvironmentConfig, RetryProfile
-from orchestration.functions import FUNCTIONS
+from orchestration.functions import TASK_FUNCTIONS
 
 STATE_MACHINES_DIR = PROJECT_ROOT / "state_machines"
 PROCESS_TRANSACTIONS = STATE_MACHINES_DIR / "process_transactions.asl.json"
@@ -64,10 +64,11 @@ def retry_substitutions(profile: RetryProfile) -> dict[str, str]:
 def substitutions(config: EnvironmentConfig, profile: str, function_arns: dict[str, str]) -> dict[str, str]:
     """Every DefinitionSubstitution of ``process_transactions``: function ARNs and retry settings.
 
-    ``function_arns`` maps a function's short name (see ``orchestration.functions``) to
-    its ARN, a CloudFormation token under CDK or a moto ARN locally.
+    ``function_arns`` maps a task function's short name (see ``orchestration.functions``) to
+    its ARN, a CloudFormation token under CDK or a moto ARN locally; functions outside the
+    ASL (the run trigger) may be in it and are ignored.
     """
-    values = {spec.placeholder: function_arns[spec.name] for spec in FUNCTIONS}
+    values = {spec.placeholder: function_arns[spec.name] for spec in TASK_FUNCTIONS if spec.placeholder}
     values.update(retry_substitutions(config.retry_profiles[profile]))
     return values
 

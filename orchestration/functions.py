@@ -7,16 +7,28 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """A handler module, the ASL placeholder naming its ARN, and the tables it touches."""
+    """A handler module, how it is invoked, and what it may touch.
+
+    A state-machine task has the ASL ``placeholder`` that names its ARN in the definition; a
+    function outside the ASL has none and is invoked by the stream of ``stream_source`` (the
+    env var of a table in ``orchestration.tables``) instead. ``routes_runs`` gives a function the
+    ``{retry profile: state machine ARN}`` map, so it can start a run of any process.
+    """
 
     name: str
     module: str
-    placeholder: str
+    placeholder: str | None = None
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     calls_finance: bool = False
     starts_executions: bool = False
+    routes_runs: bool = False
+    stream_source: str | None = None
     timeout_seconds: int = 30
+
+    def __post_init__(self) -> None:
+        if (self.placeholder is None) == (self.stream_source is None):
+            raise ValueError(f"function {self.name}: needs exactly one of an ASL placeholder or a stream source")
 
     @property
     def handler(self) -> str:
@@ -50,4 +62,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         writes=("RUNS_TABLE",),
     ),
     FunctionSpec("start-next", "start_next", "StartNextFunctionArn", starts_executions=True),
+    FunctionSpec(
+        "start-run", "start_run", stream_source="RUNS_TABLE", starts_executions=True, routes_runs=True
+    ),
 )
+
+TASK_FUNCTIONS: tuple[FunctionSpec, ...] = tuple(spec for spec in FUNCTIONS if spec.placeholder)
+"""The functions the state machine invokes: exactly those with an ASL placeholder."""

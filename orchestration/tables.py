@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from orchestration.config import EnvironmentConfig
 
@@ -15,9 +15,16 @@ class Index:
     sort_key: str | None = None
 
 
+StreamView = Literal["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"]
+
+
 @dataclass(frozen=True)
 class TableSpec:
-    """A table's keys, TTL attribute and indexes; every key attribute is a string."""
+    """A table's keys, TTL attribute, indexes and stream; every key attribute is a string.
+
+    ``stream_view`` turns on the table's DynamoDB stream with that view type (both targets:
+    the CDK table and the moto table), for a function whose ``stream_source`` is this table.
+    """
 
     logical_id: str
     suffix: str
@@ -26,6 +33,7 @@ class TableSpec:
     sort_key: str | None = None
     ttl_attribute: str | None = None
     indexes: tuple[Index, ...] = field(default_factory=tuple)
+    stream_view: StreamView | None = None
 
     def table_name(self, config: EnvironmentConfig) -> str:
         return config.resource_name(self.suffix)
@@ -54,6 +62,8 @@ class TableSpec:
             ],
             "SSESpecification": {"Enabled": True},
         }
+        if self.stream_view:
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": self.stream_view}
         if self.indexes:
             kwargs["GlobalSecondaryIndexes"] = [
                 {
@@ -76,6 +86,8 @@ RUNS = TableSpec(
     "RUNS_TABLE",
     partition_key="run_id",
     indexes=(Index("by-process-status", partition_key="process", sort_key="status"),),
+    # The run trigger (lambdas/start_run.py) starts one execution per new item: it needs the item.
+    stream_view="NEW_IMAGE",
 )
 TRANSACTIONS = TableSpec(
     "TransactionsTable",

@@ -25,9 +25,8 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig
 from moto.server import ThreadedMotoServer
 
-from lambdas.models import RunInput
 from lambdas.settings import PROCESSES_FILE_ENV
-from lambdas.start_next import execution_name
+from lambdas.start_run import start_first_execution
 from orchestration.asl import PROCESS_TRANSACTIONS, render, state_machine_name, substitutions
 from orchestration.config import EnvironmentConfig
 from orchestration.engine.lambda_runtime import InvocationStats, LocalLambdaRuntime
@@ -157,14 +156,9 @@ class LocalEngine:
         return self.state_machines[self.config.profile_name(process)]
 
     def start_run(self, process: str, run_id: str) -> str:
-        """Start the first execution of a run; the name makes a duplicate start idempotent."""
-        run_input = RunInput(process=process, run_id=run_id)
-        response = self.sfn.start_execution(
-            stateMachineArn=self.state_machine_for(process),
-            name=execution_name(run_id, 0),
-            input=run_input.model_dump_json(),
-        )
-        return str(response["executionArn"])
+        """Start the first execution of a run the way the AWS run trigger does (``lambdas.start_run``):
+        same name, input and duplicate handling; only the state machine lookup is the engine's."""
+        return start_first_execution(self.sfn, self.state_machine_for(process), process, run_id)
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from orchestration.infra.assets import stage_lambda_code
 from orchestration.infra.data_stack import DataStack
 from orchestration.infra.monitoring_stack import MonitoringStack
 from orchestration.infra.orchestration_stack import OrchestrationStack
+from orchestration.tables import ALL_TABLES
 
 DEFAULT_ENVIRONMENT = "dev"
 ENV_CONTEXT_KEY = "env"
@@ -50,6 +51,7 @@ class LedgerflowStacks:
             **common,
             code_dir=code_dir,
             table_key=self.data.table_key,
+            stream_arns={spec.env_var: self.data.stream_arn(spec) for spec in ALL_TABLES if spec.stream_view},
         )
         # Table ARNs are built from their names, not imported: order the deployment explicitly.
         self.orchestration.add_stack_dependency(self.data)

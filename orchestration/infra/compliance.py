@@ -15,6 +15,12 @@ LOG_DELIVERY_WILDCARD_REASON = (
     "DescribeLogGroups) supports no resource-level permissions: AWS requires Resource '*'."
 )
 
+STREAM_DLQ_REASON = (
+    "This queue is itself the dead-letter queue: the on-failure destination of the run trigger's "
+    "DynamoDB-stream event source mapping, which cdk-nag SQS3 does not recognise (it only knows "
+    "queue redrive policies and Lambda DeadLetterConfig)."
+)
+
 
 def acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
     """Acknowledge one finding id (e.g. ``AwsSolutions-IAM5[Resource::*]``) on one construct."""

@@ -1,4 +1,9 @@
-"""DataStack: the five DynamoDB tables of ``orchestration.tables.ALL_TABLES`` and their KMS key."""
+"""DataStack: the five DynamoDB tables of ``orchestration.tables.ALL_TABLES`` and their KMS key.
+
+A table whose spec has a ``stream_view`` gets its DynamoDB stream here; ``stream_arn`` hands
+its ARN to the stack that consumes it (the ARN carries a creation label, so it cannot be
+built from the table name).
+"""
 
 from __future__ import annotations
 
@@ -55,6 +60,7 @@ class DataStack(Stack):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute=spec.ttl_attribute,
+            stream=dynamodb.StreamViewType[spec.stream_view] if spec.stream_view else None,
             deletion_protection=config.retain_data,
             removal_policy=removal,
         )
@@ -68,3 +74,10 @@ class DataStack(Stack):
                 projection_type=dynamodb.ProjectionType.ALL,
             )
         return table
+
+    def stream_arn(self, spec: TableSpec) -> str:
+        """The stream ARN of a table declared with a ``stream_view`` (a cross-stack reference)."""
+        arn = self.tables[spec.env_var].table_stream_arn
+        if arn is None:
+            raise ValueError(f"table {spec.logical_id} has no stream (TableSpec.stream_view is unset)")
+        return arn

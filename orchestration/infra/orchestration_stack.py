@@ -1,12 +1,14 @@
-"""OrchestrationStack: one Lambda per ``FunctionSpec`` and one Standard state machine per retry profile.
+"""OrchestrationStack: one Lambda per ``FunctionSpec``, one Standard state machine per retry profile,
+and the run trigger (the runs table's stream -> ``start-run``, with an encrypted SQS DLQ).
 
 Every business process shares these resources: the process name travels in the execution
-input and its settings in ``lambdas/processes.json`` of the code asset, so the number of
-processes never changes the resource count.
+input and its settings (retry profile included) in ``lambdas/processes.json`` of the code
+asset, so the number of processes never changes the resource count.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +16,24 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from lambdas.settings import STATE_MACHINE_ARNS_ENV
+from lambdas.start_run import NEW_PENDING_RUN_FILTER
 from orchestration.asl import PROCESS_TRANSACTIONS, state_machine_name, substitutions
 from orchestration.config import EnvironmentConfig
-from orchestration.functions import FUNCTIONS, FunctionSpec
+from orchestration.functions import FUNCTIONS, TASK_FUNCTIONS, FunctionSpec
 from orchestration.infra import naming
-from orchestration.infra.compliance import LOG_DELIVERY_WILDCARD_REASON, XRAY_WILDCARD_REASON, acknowledge
+from orchestration.infra.compliance import (
+    LOG_DELIVERY_WILDCARD_REASON,
+    STREAM_DLQ_REASON,
+    XRAY_WILDCARD_REASON,
+    acknowledge,
+)
 from orchestration.tables import ALL_TABLES, table_environment
 
 # Newest Python runtime in aws-cdk-lib 2.275 (cdk-nag AwsSolutions-L1 follows the installed CDK).
@@ -40,6 +51,19 @@ TABLE_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Dele
 INDEX_READ_ACTIONS = ("dynamodb:Query",)
 KEY_READ_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
 KEY_WRITE_ACTIONS = ("kms:Encrypt", "kms:GenerateDataKey")
+# What a Lambda event source mapping needs on a DynamoDB stream, granted on that stream's ARN only.
+STREAM_READ_ACTIONS = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+)
+# Run trigger: StartExecution takes milliseconds, so a batch of 10 fits the 30 s timeout many times
+# over. A record still failing after the retries (malformed item, unknown process, access denied)
+# goes to the DLQ; bisecting isolates it so the rest of its batch is not retried with it.
+TRIGGER_BATCH_SIZE = 10
+TRIGGER_RETRY_ATTEMPTS = 5
+DLQ_RETENTION = Duration.days(14)
 
 _TABLES_BY_ENV = {spec.env_var: spec for spec in ALL_TABLES}
 
@@ -52,10 +76,15 @@ def powertools_layer_arn(region: str) -> str:
     )
 
 
-def function_environment(config: EnvironmentConfig, spec: FunctionSpec) -> dict[str, str]:
+def function_environment(
+    config: EnvironmentConfig, spec: FunctionSpec, state_machine_arns: dict[str, str]
+) -> dict[str, str]:
     """Variables a function reads: every table name (``lambdas.settings.tables``), finance settings
-    for the functions that call finance, and the Powertools service identity."""
+    for the functions that call finance, the ``{retry profile: ARN}`` map for the function that
+    routes runs (one entry per profile, none per process), and the Powertools service identity."""
     env = table_environment(config)
+    if spec.routes_runs:
+        env[STATE_MACHINE_ARNS_ENV] = json.dumps(state_machine_arns, sort_keys=True, separators=(",", ":"))
     if spec.calls_finance:
         env["FINANCE_BASE_URL"] = str(config.finance.base_url)
         env["FINANCE_TIMEOUT_SECONDS"] = str(config.finance.timeout_seconds)
@@ -77,11 +106,17 @@ class OrchestrationStack(Stack):
         config: EnvironmentConfig,
         code_dir: Path,
         table_key: kms.IKey,
+        stream_arns: dict[str, str],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
         self.table_key = table_key
+        self.stream_arns = stream_arns
+        # Built from the names, not the machines: the machines reference the task functions.
+        self.state_machine_arns = {
+            profile: naming.state_machine_arn(self, config, profile) for profile in config.used_profiles()
+        }
         self.removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         code = lambda_.Code.from_asset(str(code_dir))
         layer = lambda_.LayerVersion.from_layer_version_arn(
@@ -92,6 +127,11 @@ class OrchestrationStack(Stack):
         }
         self.state_machines: dict[str, sfn.StateMachine] = {
             profile: self._state_machine(profile) for profile in config.used_profiles()
+        }
+        self.dead_letter_queues: dict[str, sqs.Queue] = {
+            spec.name: self._stream_trigger(spec, self.functions[spec.name])
+            for spec in FUNCTIONS
+            if spec.stream_source
         }
 
     # -- Lambdas ------------------------------------------------------------------------------
@@ -129,7 +169,7 @@ class OrchestrationStack(Stack):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             role=role,
-            environment=function_environment(config, spec),
+            environment=function_environment(config, spec, self.state_machine_arns),
         )
         for statement in self._function_statements(spec, log_group):
             role.add_to_principal_policy(statement)
@@ -175,14 +215,23 @@ class OrchestrationStack(Stack):
                     resources=[naming.table_arn(self, config, table) for table in writes],
                 )
             )
-        if reads or writes:
+        if spec.stream_source:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ReadSourceStream",
+                    actions=list(STREAM_READ_ACTIONS),
+                    resources=[self.stream_arns[spec.stream_source]],
+                )
+            )
+        if reads or writes or spec.stream_source:
+            # Stream records of a table encrypted with the table key are decrypted with it too.
             statements.append(self._key_statement(writes=bool(writes)))
         if spec.starts_executions:
             statements.append(
                 iam.PolicyStatement(
-                    sid="ContinueExecutions",
+                    sid="StartExecutions",
                     actions=["states:StartExecution"],
-                    resources=[naming.state_machine_arn(self, config, p) for p in config.used_profiles()],
+                    resources=list(self.state_machine_arns.values()),
                 )
             )
         if spec.calls_finance and config.finance.token_secret_name:
@@ -216,7 +265,7 @@ class OrchestrationStack(Stack):
             retention=STATE_MACHINE_LOG_RETENTION,
             removal_policy=self.removal,
         )
-        arns = {name: function.function_arn for name, function in self.functions.items()}
+        arns = {spec.name: self.functions[spec.name].function_arn for spec in TASK_FUNCTIONS}
         machine = sfn.StateMachine(
             scope,
             "StateMachine",
@@ -244,3 +293,38 @@ class OrchestrationStack(Stack):
             target, "AwsSolutions-IAM5[Resource::*]", f"{LOG_DELIVERY_WILDCARD_REASON} {XRAY_WILDCARD_REASON}"
         )
         return machine
+
+    # -- run trigger ----------------------------------------------------------------------------
+
+    def _stream_trigger(self, spec: FunctionSpec, function: lambda_.Function) -> sqs.Queue:
+        """Invoke ``function`` from its source table's stream, new pending runs only, failures to a DLQ.
+
+        The filter drops every other record before any invocation (no cost, no noise); partial
+        batch responses and bisecting keep one bad record from holding back or re-running the
+        others; after the retries its batch metadata lands in the queue for an operator.
+        """
+        scope = Construct(self, f"{naming.pascal(spec.name)}Trigger")
+        queue = sqs.Queue(
+            scope,
+            "DeadLetterQueue",
+            queue_name=self.config.resource_name(f"{spec.name}-dlq"),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+            removal_policy=self.removal,
+        )
+        acknowledge(queue.node.default_child or queue, "AwsSolutions-SQS3", STREAM_DLQ_REASON)
+        lambda_.EventSourceMapping(
+            scope,
+            "EventSourceMapping",
+            target=function,
+            event_source_arn=self.stream_arns[str(spec.stream_source)],
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=TRIGGER_BATCH_SIZE,
+            bisect_batch_on_error=True,
+            retry_attempts=TRIGGER_RETRY_ATTEMPTS,
+            report_batch_item_failures=True,
+            on_failure=event_sources.SqsDlq(queue),
+            filters=[lambda_.FilterCriteria.filter(NEW_PENDING_RUN_FILTER)],
+        )
+        return queue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import App
@@ -9,7 +10,7 @@ from aws_cdk.assertions import Match, Template
 
 from orchestration.config import EnvironmentConfig
 from orchestration.infra.data_stack import DataStack
-from orchestration.tables import ALL_TABLES
+from orchestration.tables import ALL_TABLES, RUNS
 from tests.infra.conftest import Synthesized
 from tests.infra.support import resources
 
@@ -32,6 +33,10 @@ def test_tables_follow_the_specs(synthesized: Synthesized) -> None:
             assert props["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
         else:
             assert "TimeToLiveSpecification" not in props
+        if spec.stream_view:
+            assert props["StreamSpecification"] == {"StreamViewType": spec.stream_view}
+        else:
+            assert "StreamSpecification" not in props
         indexes = {i["IndexName"]: i for i in props.get("GlobalSecondaryIndexes", [])}
         assert sorted(indexes) == sorted(i.name for i in spec.indexes)
         for index in spec.indexes:
@@ -39,6 +44,24 @@ def test_tables_follow_the_specs(synthesized: Synthesized) -> None:
             assert schema == {"HASH": index.partition_key} | (
                 {"RANGE": index.sort_key} if index.sort_key else {}
             )
+
+
+def test_the_runs_stream_is_exported_to_the_trigger_only(synthesized: Synthesized) -> None:
+    data = synthesized.raw("data")
+    (runs,) = [
+        logical_id
+        for logical_id, table in resources(data, "AWS::DynamoDB::Table").items()
+        if table["Properties"]["TableName"] == RUNS.table_name(synthesized.config)
+    ]
+    exports = {o["Export"]["Name"]: o["Value"] for o in data.get("Outputs", {}).values() if "Export" in o}
+    (stream_export,) = [name for name, value in exports.items() if value == {"Fn::GetAtt": [runs, "StreamArn"]}]
+    users = [
+        (logical_id, resource["Type"])
+        for logical_id, resource in synthesized.raw("orchestration")["Resources"].items()
+        if stream_export in json.dumps(resource)
+    ]
+    assert sorted(kind for _, kind in users) == ["AWS::IAM::Policy", "AWS::Lambda::EventSourceMapping"]
+    assert all(logical_id.startswith("StartRun") for logical_id, _ in users)
 
 
 def test_tables_encrypted_with_a_rotated_cmk_and_pitr(synthesized: Synthesized) -> None:

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from orchestration.asl import state_machine_name
+from orchestration.config import EnvironmentConfig
 from orchestration.functions import FUNCTIONS, FunctionSpec
 from orchestration.infra import naming
+from orchestration.infra.assets import bundled_settings
 from orchestration.infra.orchestration_stack import (
     TABLE_READ_ACTIONS,
     TABLE_WRITE_ACTIONS,
@@ -18,7 +20,7 @@ from orchestration.infra.orchestration_stack import (
 )
 from orchestration.tables import ALL_TABLES, GATES
 from tests.infra.conftest import Synthesized
-from tests.infra.support import Grant, function_roles, resources, role_grants
+from tests.infra.support import Grant, flatten, function_roles, resources, role_grants
 
 TABLE_ENV = {spec.env_var: spec for spec in ALL_TABLES}
 SPECS = {spec.name: spec for spec in FUNCTIONS}
@@ -34,6 +36,15 @@ def function(raw: dict[str, Any], name: str) -> dict[str, Any]:
 def grants_of(synthesized: Synthesized, spec: FunctionSpec) -> set[Grant]:
     raw = synthesized.raw("orchestration")
     return role_grants(raw, function_roles(raw)[naming.function_name(synthesized.config, spec)])
+
+
+def machine_arns(config: EnvironmentConfig) -> dict[str, str]:
+    """``{profile: state machine ARN}`` as the template spells it once flattened."""
+    return {
+        profile: f"arn:${{AWS::Partition}}:states:{config.region}:${{AWS::AccountId}}:stateMachine:"
+        f"{state_machine_name(config, profile)}"
+        for profile in config.used_profiles()
+    }
 
 
 def table_of(resource: str) -> str:
@@ -59,7 +70,8 @@ def test_function_configuration(synthesized: Synthesized, spec: FunctionSpec) ->
     assert props["Timeout"] == spec.timeout_seconds
     assert props["Layers"] == [powertools_layer_arn(config.region)]
     assert "-arm64:" in props["Layers"][0] and "python314" in props["Layers"][0]
-    assert props["Environment"]["Variables"] == function_environment(config, spec)
+    variables = {name: flatten(value) for name, value in props["Environment"]["Variables"].items()}
+    assert variables == function_environment(config, spec, machine_arns(config))
     log_group = resources(raw, "AWS::Logs::LogGroup")[props["LoggingConfig"]["LogGroup"]["Ref"]]
     assert log_group["Properties"]["LogGroupName"] == naming.function_log_group_name(config, spec)
     assert log_group["Properties"]["RetentionInDays"] > 0
@@ -68,7 +80,7 @@ def test_function_configuration(synthesized: Synthesized, spec: FunctionSpec) ->
 def test_finance_settings_only_where_finance_is_called(synthesized: Synthesized) -> None:
     config = synthesized.config
     for spec in FUNCTIONS:
-        env = function_environment(config, spec)
+        env = function_environment(config, spec, machine_arns(config))
         assert {
             "GATES_TABLE",
             "RUNS_TABLE",
@@ -77,7 +89,7 @@ def test_finance_settings_only_where_finance_is_called(synthesized: Synthesized)
             "GATE_AUDIT_TABLE",
         } <= set(env)
         assert ("FINANCE_BASE_URL" in env) is spec.calls_finance
-    post = function_environment(config, SPECS["post-to-finance"])
+    post = function_environment(config, SPECS["post-to-finance"], machine_arns(config))
     assert post["FINANCE_TOKEN_SECRET_NAME"] == config.finance.token_secret_name
     assert post["FINANCE_TIMEOUT_SECONDS"] == str(config.finance.timeout_seconds)
 
@@ -92,14 +104,27 @@ def test_asset_holds_the_handlers_and_every_process(synthesized: Synthesized) ->
         assert (asset / "lambdas" / f"{spec.module}.py").is_file(), spec.handler
     assert not list(asset.rglob("__pycache__"))
     bundled = json.loads((asset / "lambdas" / "processes.json").read_text())
-    assert bundled == {name: s.model_dump(mode="json") for name, s in config.all_settings().items()}
+    assert bundled == {name: s.model_dump(mode="json") for name, s in bundled_settings(config).items()}
+    assert {name: s["retry_profile"] for name, s in bundled.items()} == {
+        name: config.profile_name(name) for name in config.processes
+    }, "the run trigger picks the state machine from the bundled retry profile"
+
+
+def test_only_the_run_trigger_gets_the_state_machine_map(synthesized: Synthesized) -> None:
+    config = synthesized.config
+    for spec in FUNCTIONS:
+        env = function_environment(config, spec, machine_arns(config))
+        if spec.routes_runs:
+            assert json.loads(env["STATE_MACHINE_ARNS"]) == machine_arns(config)
+        else:
+            assert "STATE_MACHINE_ARNS" not in env, spec.name
 
 
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda s: s.name)
 def test_role_grants_exactly_the_tables_of_the_spec(synthesized: Synthesized, spec: FunctionSpec) -> None:
     config = synthesized.config
     grants = grants_of(synthesized, spec)
-    actual = {(g.action, table_of(g.resource)) for g in grants if g.action.startswith("dynamodb:")}
+    actual = {(g.action, table_of(g.resource)) for g in grants if ":table/" in g.resource}
     expected = {(a, TABLE_ENV[t].table_name(config)) for t in spec.reads for a in TABLE_READ_ACTIONS}
     expected |= {(a, TABLE_ENV[t].table_name(config)) for t in spec.writes for a in TABLE_WRITE_ACTIONS}
     expected |= {
@@ -119,8 +144,9 @@ def test_role_has_nothing_else(synthesized: Synthesized, spec: FunctionSpec) -> 
         "LogGroup"
     ]["Ref"]
     services = {g.action.split(":")[0] for g in grants}
-    allowed = {"logs", "xray"} | ({"dynamodb", "kms"} if spec.reads or spec.writes else set())
+    allowed = {"logs", "xray"} | ({"dynamodb", "kms"} if spec.reads or spec.writes or spec.stream_source else set())
     allowed |= {"states"} if spec.starts_executions else set()
+    allowed |= {"sqs"} if spec.stream_source else set()
     allowed |= {"secretsmanager"} if spec.calls_finance and config.finance.token_secret_name else set()
     assert services == allowed
     assert {g.action for g in grants if g.resource == "*"} <= {
@@ -136,6 +162,8 @@ def test_role_has_nothing_else(synthesized: Synthesized, spec: FunctionSpec) -> 
             assert "kms:ViaService" in grant.condition and "Import:" in grant.resource
             if not spec.writes:
                 assert grant.action in {"kms:Decrypt", "kms:DescribeKey"}
+        if grant.action.startswith("dynamodb:"):
+            assert ":table/" in grant.resource or (spec.stream_source and "StreamArn" in grant.resource)
 
 
 def test_transform_cannot_write(synthesized: Synthesized) -> None:
@@ -149,8 +177,11 @@ def test_record_result_cannot_touch_the_gates_table(synthesized: Synthesized) ->
     assert not [g for g in grants if gates in g.resource]
 
 
-def test_only_start_next_starts_executions_on_the_known_state_machines(synthesized: Synthesized) -> None:
+def test_only_start_next_and_start_run_start_executions_on_the_known_state_machines(
+    synthesized: Synthesized,
+) -> None:
     config = synthesized.config
+    assert {spec.name for spec in FUNCTIONS if spec.starts_executions} == {"start-next", "start-run"}
     for spec in FUNCTIONS:
         starts = {g.resource for g in grants_of(synthesized, spec) if g.action.startswith("states:")}
         if spec.starts_executions:

@@ -8,7 +8,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from orchestration.asl import PROCESS_TRANSACTIONS, placeholders, render, state_machine_name
-from orchestration.functions import FUNCTIONS
+from orchestration.functions import FUNCTIONS, TASK_FUNCTIONS
 from orchestration.infra import naming
 from tests.infra.conftest import Synthesized
 from tests.infra.support import resources, role_grants
@@ -75,8 +75,8 @@ def test_substitutions_render_to_valid_asl_with_the_profile_retry_values(synthes
         subs = state_machines(template)[state_machine_name(config, profile)]["Properties"][
             "DefinitionSubstitutions"
         ]
-        for spec in FUNCTIONS:
-            logical_id = subs[spec.placeholder]["Fn::GetAtt"][0]
+        for spec in TASK_FUNCTIONS:
+            logical_id = subs[str(spec.placeholder)]["Fn::GetAtt"][0]
             assert functions[logical_id]["Properties"]["FunctionName"] == naming.function_name(config, spec)
         rendered = render(
             PROCESS_TRANSACTIONS,
@@ -120,8 +120,11 @@ def test_state_machine_role_invokes_exactly_the_task_functions(
     machine = state_machines(raw)[state_machine_name(synthesized.config, profile)]
     grants = role_grants(raw, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
     invoked = {g.resource for g in grants if g.action == "lambda:InvokeFunction"}
-    expected = {f"${{{logical_id}.Arn}}" for logical_id in resources(raw, "AWS::Lambda::Function")}
+    task_names = {naming.function_name(synthesized.config, spec) for spec in TASK_FUNCTIONS}
+    functions = resources(raw, "AWS::Lambda::Function")
+    expected = {f"${{{lid}.Arn}}" for lid, fn in functions.items() if fn["Properties"]["FunctionName"] in task_names}
     assert invoked == expected
+    assert len(expected) == len(TASK_FUNCTIONS) < len(FUNCTIONS), "the run trigger is no task: no invoke grant"
     assert all(not r.endswith(":*") for r in invoked), "grant_invoke-style '<arn>:*' found"
     wildcard_actions = {g.action.split(":")[0] for g in grants if g.resource == "*"}
     assert wildcard_actions <= {"logs", "xray"}, "only log delivery and X-Ray may use Resource '*'"

@@ -21,7 +21,8 @@ from orchestration.asl import (
     substitutions,
 )
 from orchestration.config import EnvironmentConfig
-from orchestration.functions import FUNCTIONS
+from orchestration.functions import FUNCTIONS, TASK_FUNCTIONS, FunctionSpec
+from orchestration.tables import ALL_TABLES
 
 PROFILE = "standard"
 LAMBDA_SERVICE_ERRORS = {
@@ -91,7 +92,7 @@ def test_substitutions_cover_exactly_the_placeholders(values: dict[str, str]) ->
 
 
 def test_every_task_invokes_a_substituted_function(definition: dict[str, Any]) -> None:
-    arns = set(fake_arns().values())
+    arns = {fake_arns()[spec.name] for spec in TASK_FUNCTIONS}
     invoked = set()
     for state in all_states(definition["States"]).values():
         if state["Type"] == "Task":
@@ -99,6 +100,27 @@ def test_every_task_invokes_a_substituted_function(definition: dict[str, Any]) -
             assert params["FunctionName"] in arns
             invoked.add(params["FunctionName"])
     assert invoked == arns
+
+
+def test_functions_outside_the_asl_are_stream_triggered_and_never_in_the_definition(
+    definition: dict[str, Any],
+) -> None:
+    outside = [spec for spec in FUNCTIONS if spec.placeholder is None]
+    assert [spec.name for spec in outside] == ["start-run"]
+    streams = {table.env_var for table in ALL_TABLES if table.stream_view}
+    text = json.dumps(definition)
+    for spec in outside:
+        assert spec.stream_source in streams, f"{spec.name}: its source table declares no stream"
+        assert fake_arns()[spec.name] not in text
+    assert {spec.placeholder for spec in TASK_FUNCTIONS} <= placeholders(PROCESS_TRANSACTIONS.read_text())
+
+
+@pytest.mark.parametrize(
+    "invocation", [{}, {"placeholder": "XFunctionArn", "stream_source": "RUNS_TABLE"}], ids=["none", "both"]
+)
+def test_a_function_is_either_an_asl_task_or_stream_triggered(invocation: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="function x: needs exactly one of"):
+        FunctionSpec("x", "x", **invocation)
 
 
 def test_map_concurrency_comes_from_the_process_settings(definition: dict[str, Any]) -> None:
