@@ -40,8 +40,8 @@ class ProcessSettings(StrictModel):
     finance_ledger: str = Field(min_length=1)
     retry_profile: str | None = Field(
         default=None,
-        description="retry profile, i.e. the state machine a run of this process starts on; bundled with "
-        "the Lambda asset for the run trigger (the local engine resolves it from the config)",
+        description="retry profile, i.e. the state machine a run of this process starts on (the run "
+        "trigger picks it from the bundled settings)",
     )
 
 

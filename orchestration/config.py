@@ -145,6 +145,7 @@ class EnvironmentConfig(Model):
             max_pauses=max(1, math.ceil(max_pause / interval)),
             max_batches_per_execution=int(str(self._value(process, "max_batches_per_execution"))),
             finance_ledger=str(self._value(process, "finance_ledger")),
+            retry_profile=self.profile_name(process),
         )
 
     def all_settings(self) -> dict[str, ProcessSettings]:

@@ -11,8 +11,7 @@ import json
 import urllib.request
 from typing import Any
 
-from lambdas.models import RunInput
-from lambdas.start_next import execution_name
+from lambdas.start_run import start_first_execution
 from orchestration.asl import state_machine_name
 from orchestration.aws import AwsTarget, NotProvisioned, find_state_machine
 from orchestration.config import EnvironmentConfig
@@ -49,12 +48,8 @@ class RemoteEngine:
         return self.state_machines[self.config.profile_name(process)]
 
     def start_run(self, process: str, run_id: str) -> str:
-        response = self.sfn.start_execution(
-            stateMachineArn=self.state_machine_for(process),
-            name=execution_name(run_id, 0),
-            input=RunInput(process=process, run_id=run_id).model_dump_json(),
-        )
-        return str(response["executionArn"])
+        """Start a run the way the AWS run trigger does (``lambdas.start_run``)."""
+        return start_first_execution(self.sfn, self.state_machine_for(process), process, run_id)
 
     def finance(self) -> RemoteFinance:
         name = finance_url_parameter(self.config)

@@ -16,7 +16,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from lambdas.models import ProcessSettings
 from orchestration import PROJECT_ROOT
 from orchestration.config import EnvironmentConfig
 
@@ -26,18 +25,9 @@ PROCESSES_FILE = "processes.json"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", PROCESSES_FILE)
 
 
-def bundled_settings(config: EnvironmentConfig) -> dict[str, ProcessSettings]:
-    """Every process's settings with its retry profile, which the run trigger needs to pick the
-    state machine (``lambdas.settings.state_machine_arn``) without one variable per process."""
-    return {
-        name: value.model_copy(update={"retry_profile": config.profile_name(name)})
-        for name, value in config.all_settings().items()
-    }
-
-
 def processes_json(config: EnvironmentConfig) -> str:
     """``{process: settings}`` exactly as ``lambdas.settings`` loads it."""
-    settings = {name: value.model_dump(mode="json") for name, value in bundled_settings(config).items()}
+    settings = {name: value.model_dump(mode="json") for name, value in config.all_settings().items()}
     return json.dumps(settings, indent=1, sort_keys=True) + "\n"
 
 

@@ -11,7 +11,6 @@ from orchestration.asl import state_machine_name
 from orchestration.config import EnvironmentConfig
 from orchestration.functions import FUNCTIONS, FunctionSpec
 from orchestration.infra import naming
-from orchestration.infra.assets import bundled_settings
 from orchestration.infra.orchestration_stack import (
     TABLE_READ_ACTIONS,
     TABLE_WRITE_ACTIONS,
@@ -104,7 +103,7 @@ def test_asset_holds_the_handlers_and_every_process(synthesized: Synthesized) ->
         assert (asset / "lambdas" / f"{spec.module}.py").is_file(), spec.handler
     assert not list(asset.rglob("__pycache__"))
     bundled = json.loads((asset / "lambdas" / "processes.json").read_text())
-    assert bundled == {name: s.model_dump(mode="json") for name, s in bundled_settings(config).items()}
+    assert bundled == {name: s.model_dump(mode="json") for name, s in config.all_settings().items()}
     assert {name: s["retry_profile"] for name, s in bundled.items()} == {
         name: config.profile_name(name) for name in config.processes
     }, "the run trigger picks the state machine from the bundled retry profile"

@@ -231,14 +231,18 @@ def test_the_event_filter_passes_exactly_the_records_the_function_starts(
 
 
 def test_routing_needs_the_retry_profile_in_the_bundled_settings(
-    aws: Aws, machines: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    aws: Aws, machines: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert state_machine_arn(PATIENT_PROCESS) == machines["patient"]
     monkeypatch.setenv(STATE_MACHINE_ARNS_ENV, json.dumps({"standard": machines["standard"]}))
     with pytest.raises(UnroutableProcess, match="retry profile 'patient'"):
         state_machine_arn(PATIENT_PROCESS)
-    # Settings without profiles (the local engine's file) cannot route: the error says which process.
-    monkeypatch.setenv(PROCESSES_FILE_ENV, str(aws.processes_file))
+    # Settings without profiles cannot route: the error says which process.
+    unrouted = tmp_path / "unrouted.json"
+    unrouted.write_text(
+        json.dumps({name: s.model_dump(exclude={"retry_profile"}) for name, s in aws.config.all_settings().items()})
+    )
+    monkeypatch.setenv(PROCESSES_FILE_ENV, str(unrouted))
     with pytest.raises(UnroutableProcess, match=f"process '{STANDARD_PROCESS}' has no retry_profile"):
         state_machine_arn(STANDARD_PROCESS)
 
