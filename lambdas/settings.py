@@ -68,3 +68,8 @@ def process_settings(process: str) -> ProcessSettings:
     if process not in known:
         raise UnknownProcess(f"unknown process {process!r}; known: {', '.join(sorted(known))}")
     return known[process]
+
+
+def known_processes() -> list[str]:
+    """Every business process this deployment has settings for."""
+    return sorted(_load_processes(os.environ.get(PROCESSES_FILE_ENV, str(DEFAULT_PROCESSES_FILE))))

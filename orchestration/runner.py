@@ -6,6 +6,7 @@ against the finance ledger) or rejected/failed with a recorded reason.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -18,7 +19,8 @@ from lambdas.finance_client import TRANSIENT_ERRORS
 from lambdas.models import TransactionStatus
 from orchestration.config import EnvironmentConfig
 from orchestration.engine.local import LocalEngine
-from orchestration.faults import FaultProfile, finance_faults, malformed_share
+from orchestration.engine.monitor import FiredAlarm, running
+from orchestration.faults import FaultProfile, OutageWindow, finance_faults, malformed_share, outage_window
 from orchestration.finance_sim import FinanceSimulator
 from orchestration.gates import GateStore
 from orchestration.hcm import seed_run
@@ -77,6 +79,8 @@ class RunReport(BaseModel):
     seed: int
     finance_max_concurrent: int
     processes: list[ProcessReport]
+    alarms: list[FiredAlarm] = Field(default_factory=list)
+    """Alarms of the catalog that fired during the run, with the notifications each subscriber got."""
 
     @property
     def ok(self) -> bool:
@@ -298,9 +302,34 @@ def run_local(
             )
             runs[process] = run_id
             totals[process] = count
-        started = time.monotonic()
-        for process, run_id in runs.items():
-            engine.start_run(process, run_id)
-        wait_for_runs(engine, runs, totals, on_progress, timeout_seconds)
-        elapsed = time.monotonic() - started
-        return reconcile(engine, finance, runs, elapsed, faults.value, seed)
+        with running(engine.monitor()) as monitor:
+            started = time.monotonic()
+            window = outage_window(faults, config.retry_budget_seconds(), monitor.outage_minimum_seconds())
+            outage = _schedule_outage(finance, window)
+            for process, run_id in runs.items():
+                engine.start_run(process, run_id)
+            wait_for_runs(engine, runs, totals, on_progress, timeout_seconds)
+            elapsed = time.monotonic() - started
+            report = reconcile(engine, finance, runs, elapsed, faults.value, seed)
+            if outage is not None:
+                outage.join()
+        report.alarms = monitor.report()
+        return report
+
+
+def _schedule_outage(finance: FinanceSimulator, window: OutageWindow | None) -> threading.Thread | None:
+    """Take the finance system down for the window (from the first post), on a thread the caller joins."""
+    if window is None:
+        return None
+
+    def outage() -> None:
+        while finance.stats().posted == 0:
+            time.sleep(0.05)
+        time.sleep(window.start_after_seconds)
+        finance.set_outage(True)
+        time.sleep(window.duration_seconds)
+        finance.set_outage(False)
+
+    thread = threading.Thread(target=outage, name="finance-outage", daemon=True)
+    thread.start()
+    return thread
