@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from orchestration.cli.alarms import alarm_report
 from orchestration.cli.app import app
 from orchestration.config import ConfigError, EnvironmentConfig, load_config
 from orchestration.faults import FaultProfile
@@ -165,6 +166,7 @@ def run(
         out = Console()
         for table in report_tables(report):
             out.print(table)
+        alarm_report(out, report.alarms)
         verdict = "[green]every transaction accounted for[/]" if report.ok else "[red]transactions unaccounted for[/]"
         out.print(verdict)
     if not report.ok:
