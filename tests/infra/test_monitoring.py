@@ -15,7 +15,12 @@ ACCOUNT_TOKEN = "${AWS::AccountId}"
 
 
 def _dimensions(raw: list[dict[str, Any]], account: str) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((d["Name"], flatten(d["Value"]).replace(account, "<account>")) for d in raw))
+    return tuple(
+        sorted(
+            (d["Name"], flatten(d["Value"]).replace(account, "<account>").replace("${AWS::Partition}", "aws"))
+            for d in raw
+        )
+    )
 
 
 def template_alarms(raw: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
