@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/synth_scale.py [--env dev] [--processes 10 50 200]
 
-Processes are configuration: the resource count and the template size must not grow with
-them. Exits 1 when a stack exceeds 50 resources or 51,200 template bytes.
+Processes are configuration: the data and orchestration stacks must not grow with them
+(50 resources, 51,200 template bytes). The monitoring stack holds two alarms per process and
+must stay under CloudFormation's hard limits (500 resources, 1 MB through S3). Exits 1 when
+a stack exceeds its limits.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from orchestration.config import load_config
 from orchestration.infra.scale import (
+    MAX_MONITORING_RESOURCES,
+    MAX_MONITORING_TEMPLATE_BYTES,
     MAX_RESOURCES_PER_STACK,
     MAX_TEMPLATE_BYTES,
     StackSize,
@@ -44,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         flag = "" if row.within_limits else "  <-- over limit"
         print(f"| {row.processes} | {row.stack} | {row.resources} | {row.template_bytes:,} |{flag}")
-    print(f"\nlimits: {MAX_RESOURCES_PER_STACK} resources per stack, template < {MAX_TEMPLATE_BYTES:,} bytes")
+    print(
+        f"\nlimits: {MAX_RESOURCES_PER_STACK} resources per stack, template < {MAX_TEMPLATE_BYTES:,} bytes; "
+        f"monitoring {MAX_MONITORING_RESOURCES} resources, < {MAX_MONITORING_TEMPLATE_BYTES:,} bytes"
+    )
     return 0 if all(row.within_limits for row in rows) else 1
 
 

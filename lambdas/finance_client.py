@@ -254,6 +254,12 @@ class FinanceClient:
             raise _error_for(status, resp_headers, data)
         return elapsed
 
+    def ping(self) -> None:
+        """Authenticated no-op ``GET /ping``: proves our credentials are accepted, records nothing."""
+        status, resp_headers, data = self._request("GET", "/ping", body=None, headers=self._headers())
+        if status != 200:
+            raise _error_for(status, resp_headers, data)
+
     # -- internals ------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:

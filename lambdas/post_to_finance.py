@@ -143,8 +143,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome, transient = post_lines(batch, context)
     fresh = sum(1 for p in outcome.posted if not p.duplicate)
     metrics.add_metric(name="TransactionsPosted", unit=MetricUnit.Count, value=fresh)
-    if outcome.rejected:
-        metrics.add_metric(name="TransactionsRejected", unit=MetricUnit.Count, value=len(outcome.rejected))
     if transient:
         metrics.add_metric(name="FinanceTransientErrors", unit=MetricUnit.Count, value=len(transient))
         name, _ = Counter(type(exc).__name__ for exc in transient).most_common(1)[0]

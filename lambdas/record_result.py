@@ -86,7 +86,11 @@ def record(event: RecordInput) -> ChunkCounts:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    counts = record(parse(RecordInput, event))
+    request = parse(RecordInput, event)
+    counts = record(request)
+    metrics.add_dimension(name="process", value=request.process)
     if counts.failed:
         metrics.add_metric(name="TransactionsFailed", unit=MetricUnit.Count, value=counts.failed)
+    if counts.rejected:
+        metrics.add_metric(name="TransactionsRejected", unit=MetricUnit.Count, value=counts.rejected)
     return counts.model_dump()

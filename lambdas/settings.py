@@ -103,3 +103,8 @@ def state_machine_arn(process: str) -> str:
             f"(known: {', '.join(sorted(arns)) or 'none'})"
         )
     return arns[profile]
+
+
+def known_processes() -> list[str]:
+    """Every business process this deployment has settings for."""
+    return sorted(_load_processes(os.environ.get(PROCESSES_FILE_ENV, str(DEFAULT_PROCESSES_FILE))))

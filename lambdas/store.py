@@ -32,6 +32,11 @@ def _table(name: str) -> Any:
     return boto3.resource("dynamodb").Table(name)
 
 
+def table(name: str) -> Any:
+    """The boto3 Table of ``name`` (one per warm container)."""
+    return _table(name)
+
+
 def gate_item(process: str) -> dict[str, Any] | None:
     """The gate row of a process, read consistently; ``None`` when there is none."""
     item: dict[str, Any] | None = (

@@ -42,6 +42,13 @@ class RetryRule(Model):
     max_attempts: int = Field(ge=0, le=20)
     max_delay_seconds: int = Field(ge=1, le=86_400)
 
+    def budget_seconds(self) -> float:
+        """The longest an item keeps retrying under this rule (every delay at its maximum)."""
+        return sum(
+            min(self.interval_seconds * self.backoff_rate**attempt, self.max_delay_seconds)
+            for attempt in range(self.max_attempts)
+        )
+
 
 class RetryProfile(Model):
     """Retry policy per transient error class of the finance system."""
@@ -49,6 +56,9 @@ class RetryProfile(Model):
     throttled: RetryRule
     overloaded: RetryRule
     unavailable: RetryRule
+
+    def budget_seconds(self) -> float:
+        return max(rule.budget_seconds() for rule in (self.throttled, self.overloaded, self.unavailable))
 
     def total_attempts(self) -> int:
         return self.throttled.max_attempts + self.overloaded.max_attempts + self.unavailable.max_attempts
@@ -90,6 +100,36 @@ class Notifications(Model):
     sms: list[Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")]] = Field(default_factory=list)
 
 
+class ProcessAlarmThresholds(Model):
+    """Per-process overrides of the business alarm thresholds (transactions per alarm period)."""
+
+    transactions_failed: int | None = Field(default=None, ge=1)
+    transactions_rejected: int | None = Field(default=None, ge=1)
+
+
+class AlarmSettings(Model):
+    """Thresholds and periods of the alarm catalog (``orchestration.alarms``) for one environment."""
+
+    period_seconds: int = Field(default=300, ge=60, le=86_400, multiple_of=60, description="alarm period")
+    health_check_minutes: int = Field(default=1, ge=1, le=60, description="health check schedule")
+    transactions_failed: int = Field(default=1, ge=1, description="failed transactions per period, per process")
+    transactions_rejected: int = Field(
+        default=10, ge=1, description="rejected transactions per period, per process"
+    )
+    gate_paused_too_long: int = Field(default=1, ge=1, description="runs given up on a closed gate per period")
+    oldest_pending_age_seconds: int = Field(
+        default=7200, ge=60, description="age of the oldest pending transaction"
+    )
+    lambda_errors: int = Field(default=1, ge=1, description="errors per period of a function that never raises")
+    retried_error_rate_percent: float = Field(
+        default=50, gt=0, le=100, description="error rate of a function that raises for Step Functions Retry"
+    )
+    local_time_scale: float = Field(
+        default=60, ge=1, le=3600, description="local engine only: alarm-clock seconds per wall-clock second"
+    )
+    processes: dict[ProcessName, ProcessAlarmThresholds] = Field(default_factory=dict)
+
+
 class EnvironmentConfig(Model):
     environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,20}$")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -101,9 +141,15 @@ class EnvironmentConfig(Model):
     defaults: ProcessDefaults
     processes: dict[ProcessName, ProcessOverrides] = Field(min_length=1)
     notifications: Notifications = Field(default_factory=Notifications)
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
 
     @model_validator(mode="after")
     def _check_processes(self) -> EnvironmentConfig:
+        for name in self.alarms.processes:
+            if name not in self.processes:
+                raise ValueError(
+                    f"alarms.processes.{name}: unknown process; known: {', '.join(sorted(self.processes))}"
+                )
         for name in self.processes:
             profile = self.profile_name(name)
             if profile not in self.retry_profiles:
@@ -150,6 +196,15 @@ class EnvironmentConfig(Model):
 
     def all_settings(self) -> dict[str, ProcessSettings]:
         return {name: self.process_settings(name) for name in self.processes}
+
+    def alarm_threshold(self, process: str, field: str) -> int:
+        """A business alarm threshold of one process: its override, else the environment's."""
+        override = getattr(self.alarms.processes.get(process, ProcessAlarmThresholds()), field)
+        return int(getattr(self.alarms, field) if override is None else override)
+
+    def retry_budget_seconds(self) -> float:
+        """The longest retry budget of any profile in use: an outage longer than this fails transactions."""
+        return max(self.retry_profiles[profile].budget_seconds() for profile in self.used_profiles())
 
     def used_profiles(self) -> list[str]:
         return sorted({self.profile_name(name) for name in self.processes})

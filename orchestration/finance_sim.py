@@ -257,7 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self._read_body() is None:
             self._send(_Reply(status=400, body={"error": "invalid_body"}))
             return
-        if self._path not in ("/health", "/journal-entries", "/stats"):
+        if self._path not in ("/health", "/ping", "/journal-entries", "/stats"):
             self._send(_Reply(status=404, body={"error": "not_found"}))
             return
         gated = self._gate()
@@ -266,6 +266,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self._path == "/health":
             self._send(_Reply(status=200, body={"status": "ok"}))
+            return
+        if self._path == "/ping":
+            self._send(_Reply(status=200, body={"authenticated": True}))
             return
         if self._path == "/stats":
             self._send(_Reply(status=200, body=sim.stats().model_dump(mode="json")))

@@ -6,6 +6,7 @@ against the finance ledger) or rejected/failed with a recorded reason.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -21,8 +22,9 @@ from orchestration.aws import AwsTarget
 from orchestration.config import EnvironmentConfig
 from orchestration.engine.lambda_runtime import InvocationStats
 from orchestration.engine.local import LocalEngine
+from orchestration.engine.monitor import FiredAlarm, running
 from orchestration.engine.remote import RemoteEngine
-from orchestration.faults import FaultProfile, finance_faults, malformed_share
+from orchestration.faults import FaultProfile, OutageWindow, finance_faults, malformed_share, outage_window
 from orchestration.finance_sim import FinanceSimulator, FinanceStats, LedgerEntry
 from orchestration.gates import GateStore
 from orchestration.hcm import seed_run
@@ -106,6 +108,8 @@ class RunReport(BaseModel):
     seed: int
     finance_max_concurrent: int
     processes: list[ProcessReport]
+    alarms: list[FiredAlarm] = Field(default_factory=list)
+    """Alarms of the catalog that fired during the run, with the notifications each subscriber got."""
 
     @property
     def ok(self) -> bool:
@@ -326,17 +330,33 @@ def run_local(
         gates = GateStore(engine.dynamodb, GATES.table_name(config), GATE_AUDIT.table_name(config))
         for process in processes:
             gates.set(process, open_=True, reason="local run", who="ledgerflow run --local")
-        return run_on(
-            engine,
-            finance,
-            processes=processes,
-            transactions=transactions,
-            faults=faults,
-            seed=seed,
-            run_suffix=f"seed{seed}",
-            on_progress=on_progress,
-            timeout_seconds=timeout_seconds,
-        )
+        runs, totals = seed_runs(engine, processes, transactions, faults, seed, run_suffix=f"seed{seed}")
+        with running(engine.monitor()) as monitor:
+            window = outage_window(faults, config.retry_budget_seconds(), monitor.outage_minimum_seconds())
+            outage = _schedule_outage(finance, window)
+            report = start_and_follow(engine, finance, runs, totals, faults, seed, on_progress, timeout_seconds)
+            if outage is not None:
+                outage.join()
+        report.alarms = monitor.report()
+        return report
+
+
+def _schedule_outage(finance: FinanceSimulator, window: OutageWindow | None) -> threading.Thread | None:
+    """Take the finance system down for the window (from the first post), on a thread the caller joins."""
+    if window is None:
+        return None
+
+    def outage() -> None:
+        while finance.stats().posted == 0:
+            time.sleep(0.05)
+        time.sleep(window.start_after_seconds)
+        finance.set_outage(True)
+        time.sleep(window.duration_seconds)
+        finance.set_outage(False)
+
+    thread = threading.Thread(target=outage, name="finance-outage", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_remote(
@@ -352,36 +372,19 @@ def run_remote(
 ) -> RunReport:
     """Run against ``ledgerflow local serve``: its gates are the operator's, left as they are.
 
-    Run ids carry the start time, so runs against a long-lived endpoint never collide.
+    Run ids carry the start time, so runs against a long-lived endpoint never collide. Alarms
+    are evaluated where the metrics are, in the server's process.
     """
     engine = RemoteEngine(config, target)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    return run_on(
-        engine,
-        engine.finance(),
-        processes=processes,
-        transactions=transactions,
-        faults=faults,
-        seed=seed,
-        run_suffix=f"seed{seed}-{stamp}",
-        on_progress=on_progress,
-        timeout_seconds=timeout_seconds,
-    )
+    runs, totals = seed_runs(engine, processes, transactions, faults, seed, run_suffix=f"seed{seed}-{stamp}")
+    return start_and_follow(engine, engine.finance(), runs, totals, faults, seed, on_progress, timeout_seconds)
 
 
-def run_on(
-    engine: Engine,
-    finance: Ledger,
-    *,
-    processes: list[str],
-    transactions: int,
-    faults: FaultProfile,
-    seed: int,
-    run_suffix: str,
-    on_progress: ProgressCallback | None,
-    timeout_seconds: float,
-) -> RunReport:
-    """Seed one HCM run per process, start them, follow them to the end and reconcile."""
+def seed_runs(
+    engine: Engine, processes: list[str], transactions: int, faults: FaultProfile, seed: int, *, run_suffix: str
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Write one HCM run per process (the transactions split evenly); returns run ids and counts."""
     config = engine.config
     runs: dict[str, str] = {}
     totals: dict[str, int] = {}
@@ -400,6 +403,20 @@ def run_on(
         )
         runs[process] = run_id
         totals[process] = count
+    return runs, totals
+
+
+def start_and_follow(
+    engine: Engine,
+    finance: Ledger,
+    runs: dict[str, str],
+    totals: dict[str, int],
+    faults: FaultProfile,
+    seed: int,
+    on_progress: ProgressCallback | None,
+    timeout_seconds: float,
+) -> RunReport:
+    """Start every run, follow them to the end and reconcile them against the ledger."""
     started = time.monotonic()
     for process, run_id in runs.items():
         engine.start_run(process, run_id)

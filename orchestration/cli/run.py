@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from orchestration.aws import ENDPOINT_ENV, AwsTarget, NotProvisioned, endpoint_from_environment
+from orchestration.cli.alarms import alarm_report
 from orchestration.cli.app import app
 from orchestration.cli.common import FAILURE, EnvOption, config_for, fail, out, reporting_aws_errors
 from orchestration.config import EnvironmentConfig
@@ -190,6 +191,7 @@ def run(
         console = out()
         for table in report_tables(report):
             console.print(table)
+        alarm_report(console, report.alarms)
         verdict = "[green]every transaction accounted for[/]" if report.ok else "[red]transactions unaccounted for[/]"
         console.print(verdict)
     if not report.ok:

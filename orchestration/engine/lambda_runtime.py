@@ -12,6 +12,7 @@ import importlib
 import io
 import json
 import threading
+import time
 import traceback
 import uuid
 from collections import Counter
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdas.observability import metrics
+from orchestration.alarms import MetricStore
 from orchestration.functions import FUNCTIONS, FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -59,15 +61,30 @@ class InvocationStats:
 class LocalLambdaRuntime:
     """Maps deployed function names to handler callables and answers invocations."""
 
-    def __init__(self, names: dict[str, FunctionSpec]) -> None:
+    def __init__(self, names: dict[str, FunctionSpec], metric_store: MetricStore | None = None) -> None:
         self._specs = names
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self.stats = InvocationStats()
+        self.metric_store = metric_store
+        """Where the runtime reports ``AWS/Lambda`` Invocations and Errors, as the Lambda service does."""
 
     @classmethod
-    def for_functions(cls, function_name: Callable[[FunctionSpec], str]) -> LocalLambdaRuntime:
-        return cls({function_name(spec): spec for spec in FUNCTIONS})
+    def for_functions(
+        cls,
+        function_name: Callable[[FunctionSpec], str],
+        specs: tuple[FunctionSpec, ...] = FUNCTIONS,
+        metric_store: MetricStore | None = None,
+    ) -> LocalLambdaRuntime:
+        return cls({function_name(spec): spec for spec in specs}, metric_store)
+
+    def _service_metrics(self, name: str, *, error: bool) -> None:
+        if self.metric_store is None:
+            return
+        now = time.time()
+        dimensions = {"FunctionName": name}
+        self.metric_store.put("AWS/Lambda", "Invocations", dimensions, 1.0, now)
+        self.metric_store.put("AWS/Lambda", "Errors", dimensions, 1.0 if error else 0.0, now)
 
     def handler(self, name: str) -> Handler:
         with self._lock:
@@ -89,6 +106,7 @@ class LocalLambdaRuntime:
         try:
             result = self.handler(name)(payload, context)
         except Exception as exc:
+            self._service_metrics(name, error=True)
             with self._lock:
                 process = str(payload.get("process", "")) if isinstance(payload, dict) else ""
                 self.stats.errors[(process, type(exc).__name__)] += 1
@@ -102,6 +120,7 @@ class LocalLambdaRuntime:
             # Metrics are disabled locally, and a disabled flush keeps the values: drop them, or
             # Powertools' automatic flush at 100 values would print EMF into the CLI's stdout.
             metrics.clear_metrics()
+        self._service_metrics(name, error=False)
         return json.dumps(result).encode(), False
 
     def client(self) -> LocalLambdaClient:

@@ -25,11 +25,16 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig
 from moto.server import ThreadedMotoServer
 
+from lambdas.alarm_notifier import NOTIFICATION_TOPIC_ENV
+from lambdas.observability import metrics
 from lambdas.settings import PROCESSES_FILE_ENV
 from lambdas.start_run import start_first_execution
+from orchestration.alarms import MetricStore, all_functions
 from orchestration.asl import PROCESS_TRANSACTIONS, render, state_machine_name, substitutions
 from orchestration.config import EnvironmentConfig
 from orchestration.engine.lambda_runtime import InvocationStats, LocalLambdaRuntime
+from orchestration.engine.metrics_capture import isolated_metrics, store_sink
+from orchestration.engine.monitor import LocalMonitor, topic_names
 from orchestration.engine.moto_patch import atomic_requests, atomic_server, in_process_lambda
 from orchestration.functions import FUNCTIONS, FunctionSpec
 from orchestration.tables import ALL_TABLES, table_environment
@@ -70,6 +75,7 @@ def lambda_environment(config: EnvironmentConfig, finance_url: str, processes_fi
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": HANDLER_LOG_LEVEL,
             "AWS_LAMBDA_FUNCTION_NAME": config.resource_name("local"),
+            NOTIFICATION_TOPIC_ENV: f"arn:aws:sns:{config.region}:{ACCOUNT}:{topic_names(config)[1]}",
         }
     )
     return values
@@ -147,10 +153,34 @@ class LocalEngine:
             else:
                 endpoint_url = stack.enter_context(moto_server(port))
             boto3.setup_default_session(region_name=config.region)
-            runtime = LocalLambdaRuntime.for_functions(lambda spec: function_name(config, spec))
+            store = MetricStore()
+            stack.enter_context(isolated_metrics(metrics, store_sink(store)))
+            runtime = LocalLambdaRuntime.for_functions(
+                lambda spec: function_name(config, spec), all_functions(), metric_store=store
+            )
             stack.enter_context(in_process_lambda(runtime))
             create_tables(config, boto3.client("dynamodb", region_name=config.region))
             yield cls(config, runtime, provision_state_machines(config), endpoint_url=endpoint_url)
+
+    @property
+    def metrics(self) -> MetricStore:
+        """Every metric of the local run: Powertools EMF of the handlers and the services' own."""
+        if self.runtime.metric_store is None:
+            raise RuntimeError("the local runtime has no metric store")
+        return self.runtime.metric_store
+
+    def monitor(self) -> LocalMonitor:
+        """The alarm catalog evaluated against this engine's metrics (see ``orchestration.engine.monitor``)."""
+        return LocalMonitor(
+            self.config,
+            runtime=self.runtime,
+            store=self.metrics,
+            sfn=self.sfn,
+            sns=boto3.client("sns", region_name=self.config.region),
+            state_machines=list(self.state_machines.values()),
+            account=ACCOUNT,
+            function_name=lambda spec: function_name(self.config, spec),
+        )
 
     def state_machine_for(self, process: str) -> str:
         return self.state_machines[self.config.profile_name(process)]

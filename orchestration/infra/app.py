@@ -59,8 +59,10 @@ class LedgerflowStacks:
             app,
             config.resource_name("monitoring"),
             stack_name=config.resource_name("monitoring"),
-            description=f"ledgerflow {config.environment}: alarm topic and alarms",
+            description=f"ledgerflow {config.environment}: alarm catalog, health check and notifications",
             **common,
+            code_dir=code_dir,
+            table_key=self.data.table_key,
         )
         self.monitoring.add_stack_dependency(self.orchestration)
 

@@ -1,66 +1,88 @@
-"""MonitoringStack: an encrypted SNS topic for on-call, and alarms that publish to it.
+"""MonitoringStack: the alarm catalog as CloudWatch alarms, a health check, and notifications people can read.
 
-Alarms cover the state machines (failed, timed out, throttled executions), every Lambda
-(errors, throttles) and the silent failures an execution survives: transactions recorded
-as failed, runs left incomplete and gates closed past their maximum pause.
+* ``orchestration.alarms.alarm_catalog`` is rendered alarm by alarm (the local engine evaluates
+  the same list), each with an ALARM and an OK action.
+* Alarms publish to the **alarm topic**; the alarm-notifier Lambda, its only subscriber, turns
+  each CloudWatch document into an email and an SMS and publishes them to the **notification
+  topic**, where the email and SMS subscribers from config live. The notifier's own alarms
+  publish raw to the notification topic (it cannot format its own failure).
+* The health-check Lambda runs on an EventBridge schedule and publishes ``HealthCheckFailed``,
+  latency and the oldest pending age as Powertools metrics.
+
+Both topics are encrypted with one customer-managed key CloudWatch may use, and refuse non-TLS
+publishers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from orchestration.asl import state_machine_name
-from orchestration.config import EnvironmentConfig
-from orchestration.functions import FUNCTIONS
-from orchestration.infra import naming
-
-PERIOD = Duration.minutes(5)
-STATE_MACHINE_METRICS = ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled")
-FUNCTION_METRICS = ("Errors", "Throttles")
-
-
-@dataclass(frozen=True)
-class ApplicationMetric:
-    """A Powertools metric the handlers emit (namespace Ledgerflow, dimension service)."""
-
-    name: str
-    description: str
-
-
-APPLICATION_METRICS = (
-    ApplicationMetric("TransactionsFailed", "transactions recorded as failed after their retries ran out"),
-    ApplicationMetric("TransactionsLeftPending", "runs finished with transactions still pending"),
-    ApplicationMetric("GatePausedTooLong", "a gate stayed closed past the maximum pause; the run gave up"),
+from lambdas.alarm_notifier import NOTIFICATION_TOPIC_ENV
+from orchestration.alarms import (
+    ALARM_NOTIFIER,
+    HEALTH_CHECK,
+    AlarmSpec,
+    MissingData,
+    alarm_catalog,
 )
+from orchestration.config import EnvironmentConfig
+from orchestration.functions import FunctionSpec
+from orchestration.infra import naming
+from orchestration.infra.compliance import XRAY_WILDCARD_REASON, acknowledge
+from orchestration.infra.orchestration_stack import (
+    FUNCTION_LOG_RETENTION,
+    MEMORY_MB,
+    RUNTIME,
+    function_environment,
+    powertools_layer_arn,
+)
+from orchestration.tables import RUNS
+
+MISSING_DATA = {
+    MissingData.NOT_BREACHING: cloudwatch.TreatMissingData.NOT_BREACHING,
+    MissingData.BREACHING: cloudwatch.TreatMissingData.BREACHING,
+}
 
 
 class MonitoringStack(Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        code_dir: Path,
+        table_key: kms.IKey,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
-        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
-        key = kms.Key(
+        self.table_key = table_key
+        self.removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        self.key = kms.Key(
             self,
             "AlarmTopicKey",
-            description=f"{config.name_prefix}: encryption of the alarm topic",
+            description=f"{config.name_prefix}: encryption of the alarm and notification topics",
             enable_key_rotation=True,
-            removal_policy=removal,
+            removal_policy=self.removal,
         )
         # CloudWatch cannot use the AWS-managed SNS key: the AWS-documented statement lets alarm
         # actions encrypt what they publish ("*" in a key policy means this key).
-        key.add_to_resource_policy(
+        self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublish",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
@@ -68,20 +90,40 @@ class MonitoringStack(Stack):
                 resources=["*"],
             )
         )
-        self.topic = sns.Topic(
+        self.topic = self._topic("AlarmTopic", "alarms", f"ledgerflow {config.environment} alarms")
+        self.notification_topic = self._topic(
+            "NotificationTopic", "notifications", f"ledgerflow {config.environment}"
+        )
+        for address in config.notifications.email:
+            self.notification_topic.add_subscription(subscriptions.EmailSubscription(address))
+        for number in config.notifications.sms:
+            self.notification_topic.add_subscription(subscriptions.SmsSubscription(number))
+        code = lambda_.Code.from_asset(str(code_dir))
+        layer = lambda_.LayerVersion.from_layer_version_arn(
+            self, "PowertoolsLayer", powertools_layer_arn(config.region)
+        )
+        self.notifier = self._notifier(code, layer)
+        self.health_check = self._health_check(code, layer)
+        self.catalog = alarm_catalog(config, account=self.account, partition=self.partition)
+        self.alarms = [self._alarm(spec) for spec in self.catalog]
+
+    # -- topics ---------------------------------------------------------------------------------
+
+    def _topic(self, construct_id: str, suffix: str, display_name: str) -> sns.Topic:
+        topic = sns.Topic(
             self,
-            "AlarmTopic",
-            topic_name=config.resource_name("alarms"),
-            display_name=f"ledgerflow {config.environment} alarms",
-            master_key=key,
+            construct_id,
+            topic_name=self.config.resource_name(suffix),
+            display_name=display_name,
+            master_key=self.key,
             enforce_ssl=True,
         )
-        self.topic.add_to_resource_policy(
+        topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsOfThisAccount",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
+                resources=[topic.topic_arn],
                 conditions={
                     "ArnLike": {
                         "aws:SourceArn": self.format_arn(
@@ -94,77 +136,159 @@ class MonitoringStack(Stack):
                 },
             )
         )
-        for address in config.notifications.email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(address))
-        for number in config.notifications.sms:
-            self.topic.add_subscription(subscriptions.SmsSubscription(number))
-        self.alarms: list[cloudwatch.Alarm] = []
-        self._state_machine_alarms()
-        self._function_alarms()
-        self._application_alarms()
+        return topic
 
-    def _alarm(self, construct_id: str, metric: cloudwatch.Metric, description: str) -> None:
+    # -- Lambdas --------------------------------------------------------------------------------
+
+    def _function(
+        self,
+        spec: FunctionSpec,
+        code: lambda_.Code,
+        layer: lambda_.ILayerVersion,
+        environment: dict[str, str],
+        statements: list[iam.PolicyStatement],
+    ) -> lambda_.Function:
+        config = self.config
+        scope = Construct(self, naming.pascal(spec.name))
+        log_group = logs.LogGroup(
+            scope,
+            "LogGroup",
+            log_group_name=naming.function_log_group_name(config, spec),
+            retention=FUNCTION_LOG_RETENTION,
+            removal_policy=self.removal,
+        )
+        role = iam.Role(
+            scope,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{naming.function_name(config, spec)}: only what this function needs",
+        )
+        function = lambda_.Function(
+            scope,
+            "Function",
+            function_name=naming.function_name(config, spec),
+            description=f"ledgerflow {spec.name} ({config.environment})",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=spec.handler,
+            code=code,
+            layers=[layer],
+            memory_size=MEMORY_MB,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            role=role,
+            environment=environment,
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn],
+            )
+        )
+        for statement in statements:
+            role.add_to_principal_policy(statement)
+        policy = role.node.try_find_child("DefaultPolicy")
+        acknowledge(policy or role, "AwsSolutions-IAM5[Resource::*]", XRAY_WILDCARD_REASON)
+        return function
+
+    def _notifier(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> lambda_.Function:
+        environment = {
+            NOTIFICATION_TOPIC_ENV: self.notification_topic.topic_arn,
+            "POWERTOOLS_SERVICE_NAME": naming.SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": naming.METRICS_NAMESPACE,
+        }
+        statements = [
+            iam.PolicyStatement(
+                sid="PublishNotifications",
+                actions=["sns:Publish"],
+                resources=[self.notification_topic.topic_arn],
+            ),
+            iam.PolicyStatement(
+                sid="EncryptForTheNotificationTopic",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sns.{self.config.region}.amazonaws.com"}},
+            ),
+        ]
+        function = self._function(ALARM_NOTIFIER, code, layer, environment, statements)
+        self.topic.add_subscription(subscriptions.LambdaSubscription(function))
+        return function
+
+    def _health_check(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> lambda_.Function:
+        config = self.config
+        runs = naming.table_arn(self, config, RUNS)
+        statements = [
+            iam.PolicyStatement(sid="ProbeRunsTable", actions=["dynamodb:GetItem"], resources=[runs]),
+            iam.PolicyStatement(
+                sid="QueryOpenRuns",
+                actions=["dynamodb:Query"],
+                resources=[naming.index_arn(self, config, RUNS, index) for index in RUNS.indexes],
+            ),
+            iam.PolicyStatement(
+                sid="UseTableKeyThroughDynamoDB",
+                actions=["kms:Decrypt", "kms:DescribeKey"],
+                resources=[self.table_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{config.region}.amazonaws.com"}},
+            ),
+        ]
+        if config.finance.token_secret_name:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ReadFinanceToken",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[naming.secret_arn(self, config.finance.token_secret_name)],
+                )
+            )
+        function = self._function(
+            HEALTH_CHECK, code, layer, function_environment(config, HEALTH_CHECK), statements
+        )
+        events.Rule(
+            self,
+            "HealthCheckSchedule",
+            rule_name=config.resource_name("health-check"),
+            description="probe the HCM source and the finance API",
+            schedule=events.Schedule.rate(Duration.minutes(config.alarms.health_check_minutes)),
+            targets=[targets.LambdaFunction(function, retry_attempts=0)],
+        )
+        return function
+
+    # -- alarms ---------------------------------------------------------------------------------
+
+    def _alarm(self, spec: AlarmSpec) -> cloudwatch.Alarm:
+        period = Duration.seconds(spec.period_seconds)
+        metrics = [
+            cloudwatch.Metric(
+                namespace=metric.namespace,
+                metric_name=metric.name,
+                dimensions_map=dict(metric.dimensions),
+                statistic=metric.statistic.value,
+                period=period,
+            )
+            for metric in spec.metrics
+        ]
+        watched: cloudwatch.IMetric = metrics[0]
+        if spec.expression is not None:
+            watched = cloudwatch.MathExpression(
+                expression=spec.expression,
+                using_metrics={f"m{i}": metric for i, metric in enumerate(metrics)},
+                label=spec.metric_label,
+                period=period,
+            )
         alarm = cloudwatch.Alarm(
             self,
-            construct_id,
-            alarm_name=self.config.resource_name(_kebab(construct_id)),
-            alarm_description=description,
-            metric=metric,
-            threshold=1,
-            evaluation_periods=1,
+            naming.pascal(spec.name.removeprefix(f"{self.config.name_prefix}-")),
+            alarm_name=spec.name,
+            alarm_description=spec.description(),
+            metric=watched,
+            threshold=spec.threshold,
+            evaluation_periods=spec.evaluation_periods,
+            datapoints_to_alarm=spec.datapoints_to_alarm,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            treat_missing_data=MISSING_DATA[spec.missing_data],
         )
-        action = cw_actions.SnsAction(self.topic)
+        action = cw_actions.SnsAction(self.notification_topic if spec.bypass_notifier else self.topic)
         alarm.add_alarm_action(action)
         alarm.add_ok_action(action)
-        self.alarms.append(alarm)
-
-    def _state_machine_alarms(self) -> None:
-        for profile in self.config.used_profiles():
-            name = state_machine_name(self.config, profile)
-            for metric_name in STATE_MACHINE_METRICS:
-                metric = cloudwatch.Metric(
-                    namespace="AWS/States",
-                    metric_name=metric_name,
-                    dimensions_map={"StateMachineArn": naming.state_machine_arn(self, self.config, profile)},
-                    statistic="Sum",
-                    period=PERIOD,
-                )
-                self._alarm(
-                    f"{naming.pascal(profile)}{metric_name}",
-                    metric,
-                    f"state machine {name}: {metric_name} >= 1 in 5 min",
-                )
-
-    def _function_alarms(self) -> None:
-        for spec in FUNCTIONS:
-            name = naming.function_name(self.config, spec)
-            for metric_name in FUNCTION_METRICS:
-                metric = cloudwatch.Metric(
-                    namespace="AWS/Lambda",
-                    metric_name=metric_name,
-                    dimensions_map={"FunctionName": name},
-                    statistic="Sum",
-                    period=PERIOD,
-                )
-                self._alarm(
-                    f"{naming.pascal(spec.name)}{metric_name}",
-                    metric,
-                    f"Lambda {name}: {metric_name} >= 1 in 5 min",
-                )
-
-    def _application_alarms(self) -> None:
-        for item in APPLICATION_METRICS:
-            metric = cloudwatch.Metric(
-                namespace=naming.METRICS_NAMESPACE,
-                metric_name=item.name,
-                dimensions_map={"service": naming.SERVICE_NAME},
-                statistic="Sum",
-                period=PERIOD,
-            )
-            self._alarm(item.name, metric, f"ledgerflow: {item.description}")
-
-
-def _kebab(name: str) -> str:
-    return "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")
+        return alarm

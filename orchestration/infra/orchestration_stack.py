@@ -77,13 +77,15 @@ def powertools_layer_arn(region: str) -> str:
 
 
 def function_environment(
-    config: EnvironmentConfig, spec: FunctionSpec, state_machine_arns: dict[str, str]
+    config: EnvironmentConfig, spec: FunctionSpec, state_machine_arns: dict[str, str] | None = None
 ) -> dict[str, str]:
     """Variables a function reads: every table name (``lambdas.settings.tables``), finance settings
     for the functions that call finance, the ``{retry profile: ARN}`` map for the function that
     routes runs (one entry per profile, none per process), and the Powertools service identity."""
     env = table_environment(config)
     if spec.routes_runs:
+        if state_machine_arns is None:
+            raise ValueError(f"{spec.name} routes runs: it needs the state machine ARNs")
         env[STATE_MACHINE_ARNS_ENV] = json.dumps(state_machine_arns, sort_keys=True, separators=(",", ":"))
     if spec.calls_finance:
         env["FINANCE_BASE_URL"] = str(config.finance.base_url)
