@@ -278,6 +278,28 @@ def alarm_catalog(config: EnvironmentConfig, *, account: str, partition: str = "
             unit="runs",
         )
     )
+    for spec in FUNCTIONS:
+        if spec.routes_runs:
+            queue = name(f"{spec.name}-dlq")
+            alarms.append(
+                AlarmSpec(
+                    kind="run-not-started",
+                    name=name(f"{spec.name}-dlq-not-empty"),
+                    title="Run not started",
+                    scope=f"queue {queue}",
+                    runbook="The run trigger gave up on a runs-table record (its log line `run not started` names "
+                    "the field or process): fix the HCM item, start the run by hand (README, Deploy), then "
+                    "purge the message.",
+                    metrics=(
+                        MetricRef(
+                            "AWS/SQS", "ApproximateNumberOfMessagesVisible", _dims(QueueName=queue), Statistic.MAXIMUM
+                        ),
+                    ),
+                    threshold=1,
+                    period_seconds=period,
+                    unit="messages",
+                )
+            )
     alarms.append(
         AlarmSpec(
             kind="oldest-pending-age",
