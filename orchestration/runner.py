@@ -16,12 +16,16 @@ from pydantic import BaseModel, Field
 
 from lambdas.finance_client import TRANSIENT_ERRORS
 from lambdas.models import TransactionStatus
+from orchestration.chaos import ScenarioDriver, ScenarioEvidence
 from orchestration.config import EnvironmentConfig
 from orchestration.engine.local import LocalEngine
-from orchestration.faults import FaultProfile, finance_faults, malformed_share
+from orchestration.faults import FaultProfile
 from orchestration.finance_sim import FinanceSimulator
 from orchestration.gates import GateStore
 from orchestration.hcm import seed_run
+from orchestration.reconciliation import invariant_violations, reconcile_rows
+from orchestration.repair import transactions as transaction_rows
+from orchestration.scenarios import FaultPlan, parse_faults
 from orchestration.tables import GATE_AUDIT, GATES, RUNS, TRANSACTIONS
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -77,11 +81,16 @@ class RunReport(BaseModel):
     seed: int
     finance_max_concurrent: int
     processes: list[ProcessReport]
+    finance_max_concurrent_by_process: dict[str, int] = Field(default_factory=dict)
+    finance_faults_injected: dict[str, int] = Field(default_factory=dict)
+    finance_duplicates_absorbed: int = 0
+    evidence: ScenarioEvidence = Field(default_factory=ScenarioEvidence)
+    invariant_violations: list[str] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         accounted = self.posted + self.rejected + self.failed == self.transactions
-        return accounted and self.lost == 0 and self.duplicates == 0
+        return accounted and self.lost == 0 and self.duplicates == 0 and not self.invariant_violations
 
 
 ProgressCallback = Callable[[list[ProcessProgress]], None]
@@ -263,44 +272,84 @@ def _reasons(items: Iterable[dict[str, Any]], status: TransactionStatus) -> dict
     return dict(counts.most_common())
 
 
+def check_invariants(
+    engine: LocalEngine, finance: FinanceSimulator, runs: dict[str, str], report: RunReport, evidence: ScenarioEvidence
+) -> RunReport:
+    """Attach the invariants (every run, including those the scenarios added) and the fault evidence."""
+    by_process: dict[str, list[str]] = defaultdict(list)
+    for run_id, process in runs.items():
+        by_process[process].append(run_id)
+    ledger = finance.ledger()
+    reconciliations = [
+        reconcile_rows(process, transaction_rows(engine.tables, engine.config, run_ids), ledger)
+        for process, run_ids in by_process.items()
+    ]
+    stats = finance.stats()
+    return report.model_copy(
+        update={
+            "invariant_violations": invariant_violations(reconciliations),
+            "evidence": evidence,
+            "finance_max_concurrent_by_process": stats.max_concurrent_by_process,
+            "finance_faults_injected": {k: v for k, v in stats.faults_injected.items() if v},
+            "finance_duplicates_absorbed": stats.duplicates_absorbed,
+        }
+    )
+
+
 def run_local(
     config: EnvironmentConfig,
     *,
     processes: list[str],
     transactions: int,
-    faults: FaultProfile,
+    faults: FaultProfile | FaultPlan | str,
     seed: int,
     on_progress: ProgressCallback | None = None,
     timeout_seconds: float = 900,
 ) -> RunReport:
-    """Run the whole integration on the embedded engine and reconcile it against the ledger."""
-    fault_settings = finance_faults(faults, seed=seed, timeout_seconds=config.finance.timeout_seconds)
+    """Run the whole integration on the embedded engine and reconcile it against the ledger.
+
+    ``faults`` is a preset, a ``--faults`` value (see ``orchestration.scenarios``) or a resolved plan.
+    """
+    plan = (
+        faults
+        if isinstance(faults, FaultPlan)
+        else parse_faults(faults, seed=seed, timeout_seconds=config.finance.timeout_seconds)
+    )
     with (
-        FinanceSimulator(config.finance.accounts, fault_settings) as finance,
+        FinanceSimulator(config.finance.accounts, plan.finance) as finance,
         LocalEngine.start(config, finance.url) as engine,
     ):
         gates = GateStore(engine.dynamodb, GATES.table_name(config), GATE_AUDIT.table_name(config))
         runs: dict[str, str] = {}
         totals: dict[str, int] = {}
+        seeded_runs = []
         for process, count in zip(processes, split(transactions, len(processes)), strict=True):
             gates.set(process, open_=True, reason="local run", who="ledgerflow run --local")
             run_id = f"{process.replace('_', '-')}-seed{seed}"
-            seed_run(
-                engine.tables,
-                runs_table=RUNS.table_name(config),
-                transactions_table=TRANSACTIONS.table_name(config),
-                process=process,
-                run_id=run_id,
-                count=count,
-                accounts=config.finance.accounts,
-                seed=seed,
-                malformed_share=malformed_share(faults),
+            seeded_runs.append(
+                seed_run(
+                    engine.tables,
+                    runs_table=RUNS.table_name(config),
+                    transactions_table=TRANSACTIONS.table_name(config),
+                    process=process,
+                    run_id=run_id,
+                    count=count,
+                    accounts=config.finance.accounts,
+                    seed=seed,
+                    malformed_share=plan.malformed_share,
+                )
             )
             runs[process] = run_id
             totals[process] = count
         started = time.monotonic()
-        for process, run_id in runs.items():
-            engine.start_run(process, run_id)
-        wait_for_runs(engine, runs, totals, on_progress, timeout_seconds)
+        with ScenarioDriver(plan, engine, finance, gates) as driver:
+            for seeded in seeded_runs:
+                driver.start_run(seeded)
+            wait_for_runs(engine, runs, totals, on_progress, timeout_seconds)
+            for extra_run, process in driver.extra_runs.items():
+                wait_for_runs(engine, {process: extra_run}, {process: 0}, None, timeout_seconds)
+            driver.finish()
         elapsed = time.monotonic() - started
-        return reconcile(engine, finance, runs, elapsed, faults.value, seed)
+        report = reconcile(engine, finance, runs, elapsed, plan.spec, seed)
+        every_run = {run_id: process for process, run_id in runs.items()} | driver.extra_runs
+        return check_invariants(engine, finance, every_run, report, driver.evidence)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,10 +14,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from orchestration.asl import DefinitionError
 from orchestration.cli.app import app
 from orchestration.config import ConfigError, EnvironmentConfig, load_config
-from orchestration.faults import FaultProfile
 from orchestration.runner import ProcessProgress, RunReport, run_local
+from orchestration.scenarios import FaultSpecError, parse_faults, valid_names
 
 err = Console(stderr=True)
 
@@ -32,7 +35,13 @@ def parse_processes(config: EnvironmentConfig, value: str | None) -> list[str]:
     wanted = [name.strip() for name in value.split(",") if name.strip()]
     unknown = [name for name in wanted if name not in config.processes]
     if unknown:
-        raise fail(f"--processes: unknown process(es) {', '.join(unknown)}; known: {', '.join(known)}")
+        hints = [difflib.get_close_matches(name, known, n=1) for name in unknown]
+        named = ", ".join(
+            f"{name} (did you mean {hint[0]}?)" if hint else name for name, hint in zip(unknown, hints, strict=True)
+        )
+        raise fail(f"--processes: unknown process(es) {named}; known: {', '.join(known)}")
+    if not wanted:
+        raise fail(f"--processes: no process named; known: {', '.join(known)}")
     return list(dict.fromkeys(wanted))
 
 
@@ -130,41 +139,57 @@ def run(
         int, typer.Option("--transactions", min=1, max=1_000_000, help="total, split across processes")
     ] = 300,
     faults: Annotated[
-        FaultProfile, typer.Option("--faults", help="fault profile of the simulated finance system")
-    ] = FaultProfile.TRANSIENT,
+        str,
+        typer.Option(
+            "--faults",
+            help=f"comma-separated fault scenarios and presets, each NAME or NAME=VALUE: {', '.join(valid_names())}",
+        ),
+    ] = "transient",
     seed: Annotated[int, typer.Option("--seed", help="seed of the HCM data and fault draws")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="give up after this many seconds")] = 900,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="a configuration file instead of config/<env>.yaml")
+    ] = None,
 ) -> None:
     """Seed the HCM, run every process through the real state machine and handlers, reconcile."""
     if not local:
         raise fail("only --local is supported by `run`; on AWS, runs start from the HCM trigger")
     try:
-        config = load_config(env)
+        config = load_config(env, path=config_file)
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     chosen = parse_processes(config, processes)
+    try:
+        plan = parse_faults(faults, seed=seed, timeout_seconds=config.finance.timeout_seconds)
+    except FaultSpecError as exc:
+        raise fail(str(exc)) from exc
     console = Console(stderr=True)
     start = functools.partial(
         run_local,
         config,
         processes=chosen,
         transactions=transactions,
-        faults=faults,
+        faults=plan,
         seed=seed,
         timeout_seconds=timeout,
     )
-    if as_json or not sys.stderr.isatty():
-        report = start()
-    else:
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
-            report = start(on_progress=lambda progress: live.update(progress_table(progress)))
+    try:
+        if as_json or not sys.stderr.isatty():
+            report = start()
+        else:
+            with Live(console=console, refresh_per_second=4, transient=False) as live:
+                report = start(on_progress=lambda progress: live.update(progress_table(progress)))
+    except DefinitionError as exc:
+        raise fail(str(exc)) from exc
     if as_json:
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
         out = Console()
         for table in report_tables(report):
             out.print(table)
+        for violation in report.invariant_violations:
+            out.print(f"[red]invariant broken:[/] {violation}", highlight=False)
         verdict = "[green]every transaction accounted for[/]" if report.ok else "[red]transactions unaccounted for[/]"
         out.print(verdict)
     if not report.ok:
