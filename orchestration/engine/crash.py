@@ -33,15 +33,19 @@ class LambdaRuntimeCrash(Exception):
 
 
 class CrashAfterPost:
-    """Makes a seeded share of first-attempt post invocations crash right after their first accepted post.
+    """Makes a seeded share of post invocations crash right after their first accepted post.
 
-    Only first attempts crash, so Step Functions' retry of the crash error always gets a clean
-    second try: the scenario then proves that the retry posts nothing twice.
+    By default only first attempts crash, so Step Functions' retry of the crash error gets a
+    clean second try and the scenario proves that the retry posts nothing twice. With
+    ``every_attempt`` the retries crash too, until the ``Catch`` path records the item as
+    failed although one line is in the ledger: the case ``ledgerflow reconcile`` reports and
+    ``ledgerflow redrive`` repairs.
     """
 
-    def __init__(self, function_name: str, rate: float, seed: int) -> None:
+    def __init__(self, function_name: str, rate: float, seed: int, *, every_attempt: bool = False) -> None:
         self._function = function_name
         self._rate = rate
+        self._every_attempt = every_attempt
         self._rng = random.Random(f"crash-after-post:{seed}")
         self._lock = threading.Lock()
         self._armed = threading.local()
@@ -58,7 +62,8 @@ class CrashAfterPost:
         @contextmanager
         def scope() -> Iterator[None]:
             first_attempt = isinstance(payload, dict) and payload.get("retry_count", 0) == 0
-            self._armed.value = name == self._function and first_attempt and self._draw()
+            eligible = name == self._function and (first_attempt or self._every_attempt)
+            self._armed.value = eligible and self._draw()
             try:
                 yield
             finally:
