@@ -59,7 +59,9 @@ def test_failures_lists_reasons_and_redrive_posts_only_the_failed_ones(local_sys
     failed = [r for r in rows if r["status"] == "failed"]
     assert failed, "half the posts are throttled past one retry"
     assert all(r["reason"].startswith("FinanceThrottled after 2 attempt(s)") and r["attempts"] == 2 for r in failed)
-    posted_before = {i["transaction_id"]: i["ledger_id"] for i in system.transactions(run_id) if i["status"] == "posted"}
+    posted_before = {
+        i["transaction_id"]: i["ledger_id"] for i in system.transactions(run_id) if i["status"] == "posted"
+    }
     assert len(posted_before) + len(failed) == 30
 
     system.finance.faults.throttle_rate = 0.0
