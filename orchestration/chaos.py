@@ -73,7 +73,7 @@ class ScenarioDriver:
         self._watcher: threading.Thread | None = None
         self._seeded: list[SeededRun] = []
         self._processes: list[str] = []
-        self._run_input: dict[str, str] = {}
+        self._redeliveries: list[dict[str, Any]] = []
 
     def __enter__(self) -> Self:
         if self.plan.crash_after_post:
@@ -107,6 +107,7 @@ class ScenarioDriver:
         if self.plan.duplicate_runs:
             self._deliver_run_entry_again(seeded)
         if self.plan.duplicate_delivery:
+            self._redeliveries += self._redelivered(seeded)
             self._start_redelivery_run(seeded)
 
     def finish(self) -> None:
@@ -174,16 +175,15 @@ class ScenarioDriver:
     def _redeliver_same_run(self) -> None:
         """The HCM sends records again into the run already under way: the write must not reset them."""
         table = self.engine.tables.Table(TRANSACTIONS.table_name(self.engine.config))
-        for seeded in self._seeded:
-            for record in self._redelivered(seeded):
-                self.evidence.redelivered_same_run += 1
-                item = {k: v for k, v in record.items() if k != "malformed"}
-                try:
-                    table.put_item(Item=item, ConditionExpression="attribute_not_exists(transaction_id)")
-                except ClientError as exc:
-                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                        raise
-                    self.evidence.redelivered_absorbed += 1
+        for record in list(self._redeliveries):
+            self.evidence.redelivered_same_run += 1
+            item = {k: v for k, v in record.items() if k != "malformed"}
+            try:
+                table.put_item(Item=item, ConditionExpression="attribute_not_exists(transaction_id)")
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                self.evidence.redelivered_absorbed += 1
 
     # -- timed faults ---------------------------------------------------------
 
@@ -200,7 +200,7 @@ class ScenarioDriver:
         while not self._stop.is_set() and not (outage_done and flap_done and redelivered):
             posts = self._posts()
             now = time.monotonic()
-            if not redelivered and self._seeded and posts >= 1:
+            if not redelivered and self._redeliveries and posts >= 1:
                 self._redeliver_same_run()
                 redelivered = True
             if not outage_done:

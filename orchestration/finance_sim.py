@@ -44,9 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 logger = logging.getLogger(__name__)
 
-ACCEPTED_CURRENCIES: frozenset[str] = frozenset(
-    {"USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NOK", "DKK"}
-)
+ACCEPTED_CURRENCIES: frozenset[str] = frozenset({"USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NOK", "DKK"})
 """Currencies the legacy ledger is configured for (anything else is a 422)."""
 
 FAULT_KINDS: tuple[str, ...] = (
@@ -87,6 +85,8 @@ class FinanceFaults(BaseModel):
     slow_rate: float = Field(default=0, ge=0, le=1)
     slow_seconds: float = Field(default=2.0, ge=0)
     reset_rate: float = Field(default=0, ge=0, le=1)
+    latency_seconds: float = Field(default=0, ge=0)
+    """Commit time of every accepted post, spent in flight: what makes concurrent posts pile up."""
     outage: bool = False
     seed: int = 0
 
@@ -315,6 +315,8 @@ class _Handler(BaseHTTPRequestHandler):
             sim._count_fault("throttle")
             return _Reply(status=429, body={"error": "throttled"}, headers={"Retry-After": "1"})
         reply = sim._record(body, self.headers.get("Idempotency-Key"))
+        if faults.latency_seconds:
+            sim._stopping.wait(faults.latency_seconds)
         if draws.slow < faults.slow_rate:
             sim._count_fault("slow")
             # Interruptible so stop() does not wait for sleeping handlers.

@@ -89,10 +89,6 @@ def amount_of(row: dict[str, Any]) -> Decimal | None:
         return None
 
 
-def idempotency_key(process: str, transaction_id: str) -> str:
-    return f"{process}:{transaction_id}"
-
-
 def _row_checks(row: dict[str, Any]) -> list[Difference]:
     """A row ends in exactly one terminal state, with the evidence that state needs."""
     tid = str(row["transaction_id"])

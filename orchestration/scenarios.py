@@ -37,11 +37,19 @@ class Scenario:
     help: str
 
 
+CAPACITY_LATENCY_SECONDS = 0.2
+"""Commit time under the capacity scenario, so concurrent posts really overlap at the finance system."""
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
         Scenario("overload", "rate", 0.1, "finance answers 503 database_overloaded at random"),
-        Scenario("capacity", "capacity", 3, "finance answers 503 when more posts than this are in flight"),
+        Scenario(
+            "capacity",
+            "capacity",
+            3,
+            f"finance commits take {CAPACITY_LATENCY_SECONDS}s and answers 503 when more posts than this are in flight",
+        ),
         Scenario("throttle", "rate", 0.1, "finance answers 429 throttled with Retry-After"),
         Scenario("slow", "rate", 0.05, "finance records the entry but answers after the client timeout"),
         Scenario("reset", "rate", 0.05, "finance drops the connection without an answer"),
@@ -85,20 +93,9 @@ class FaultPlan(BaseModel):
     duplicate_runs: int = Field(default=0, ge=0)
     duplicate_delivery: float = Field(default=0.0, ge=0, le=1)
 
-    @property
-    def names(self) -> list[str]:
-        return self.spec.split(",")
-
 
 def valid_names() -> list[str]:
     return [*PRESETS, *SCENARIOS]
-
-
-def describe() -> str:
-    """One line per name, for ``--help`` and error messages."""
-    lines = [f"{name}: preset" for name in PRESETS]
-    lines += [f"{s.name}[={s.knob}]: {s.help} (default {s.default:g})" for s in SCENARIOS.values()]
-    return "\n".join(lines)
 
 
 def _unknown(name: str) -> FaultSpecError:
@@ -143,6 +140,7 @@ def _merge_finance(base: FinanceFaults, other: FinanceFaults) -> FinanceFaults:
             "slow_rate": max(base.slow_rate, other.slow_rate),
             "slow_seconds": max(base.slow_seconds, other.slow_seconds),
             "reset_rate": max(base.reset_rate, other.reset_rate),
+            "latency_seconds": max(base.latency_seconds, other.latency_seconds),
         }
     )
 
@@ -173,7 +171,8 @@ def parse_faults(value: str | FaultProfile, *, seed: int, timeout_seconds: float
         knob = _knob_value(scenario, raw.strip() or None)
         normalised.append(name if knob == scenario.default else f"{name}={knob:g}")
         if name == "capacity":
-            finance = _merge_finance(finance, FinanceFaults(capacity=int(knob)))
+            limited = FinanceFaults(capacity=int(knob), latency_seconds=CAPACITY_LATENCY_SECONDS)
+            finance = _merge_finance(finance, limited)
         elif name in ("overload", "throttle", "slow", "reset"):
             rate = FinanceFaults(**{f"{name}_rate": knob, "slow_seconds": slow_seconds})
             finance = _merge_finance(finance, rate)

@@ -242,11 +242,11 @@ def test_execution_input_that_fails_validation_fails_the_execution_without_writi
     assert system.finance.ledger() == []
 
 
-@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
-def test_every_handler_refuses_an_invalid_event_naming_its_model(spec, local_system, make_config) -> None:
+def test_every_handler_refuses_an_invalid_event_naming_its_model(local_system, make_config) -> None:
     system = local_system(make_config())
-    body, failed = system.engine.runtime.invoke(local.function_name(system.config, spec), {"process": "x"})
-    error = json.loads(body)
-    assert failed
-    assert error["errorType"] == "InvalidEvent"
-    assert error["errorMessage"].split(":")[0].endswith(("State", "Input", "Event"))
+    for spec in FUNCTIONS:
+        body, failed = system.engine.runtime.invoke(local.function_name(system.config, spec), {"process": "x"})
+        error = json.loads(body)
+        assert failed, spec.name
+        assert error["errorType"] == "InvalidEvent", spec.name
+        assert error["errorMessage"].split(":")[0].endswith(("State", "Input", "Event")), spec.name
