@@ -210,7 +210,7 @@ def test_render_with_a_missing_substitution_writes_nothing(
     out = tmp_path / "rendered"
     assert render.main([str(out)]) == 2
     assert "SummariseFunctionArn" in capsys.readouterr().err
-    assert not list(out.glob("*.json")) if out.exists() else True
+    assert list(out.glob("*.json")) == [], "nothing rendered before the error"
 
 
 @pytest.mark.parametrize(
