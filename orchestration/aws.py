@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import boto3
@@ -24,6 +24,9 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ReadTimeoutError,
 )
+
+if TYPE_CHECKING:
+    from orchestration.config import EnvironmentConfig
 
 ENDPOINT_ENV = "LEDGERFLOW_ENDPOINT_URL"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -51,6 +54,11 @@ def find_state_machine(sfn: Any, name: str) -> str:
             if machine["name"] == name:
                 return str(machine["stateMachineArn"])
     raise NotProvisioned(f"state machine {name} not found")
+
+
+def finance_url_parameter(config: EnvironmentConfig) -> str:
+    """The SSM parameter where ``ledgerflow local serve`` publishes its finance simulator URL."""
+    return f"/{config.name_prefix}/finance-url"
 
 
 def is_local_endpoint(endpoint_url: str | None) -> bool:

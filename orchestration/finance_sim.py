@@ -44,9 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 logger = logging.getLogger(__name__)
 
-ACCEPTED_CURRENCIES: frozenset[str] = frozenset(
-    {"USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NOK", "DKK"}
-)
+ACCEPTED_CURRENCIES: frozenset[str] = frozenset({"USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NOK", "DKK"})
 """Currencies the legacy ledger is configured for (anything else is a 422)."""
 
 FAULT_KINDS: tuple[str, ...] = (
@@ -87,6 +85,8 @@ class FinanceFaults(BaseModel):
     slow_rate: float = Field(default=0, ge=0, le=1)
     slow_seconds: float = Field(default=2.0, ge=0)
     reset_rate: float = Field(default=0, ge=0, le=1)
+    latency_seconds: float = Field(default=0, ge=0)
+    """Commit time of every accepted post, spent in flight: what makes concurrent posts pile up."""
     outage: bool = False
     seed: int = 0
 
@@ -124,6 +124,9 @@ class FinanceStats(BaseModel):
     max_concurrent: int = 0
     """Peak number of simultaneously in-flight POSTs."""
     current_concurrent: int = 0
+    max_concurrent_by_process: dict[str, int] = Field(default_factory=dict)
+    """Peak in-flight POSTs per business process (the ``process:`` prefix of the idempotency key)."""
+    current_by_process: dict[str, int] = Field(default_factory=dict)
 
 
 class _Draws(BaseModel):
@@ -283,14 +286,15 @@ class _Handler(BaseHTTPRequestHandler):
         if self._path != "/journal-entries":
             self._send(_Reply(status=404, body={"error": "not_found"}))
             return
-        sim._enter()
+        process = (self.headers.get("Idempotency-Key") or "").partition(":")[0]
+        sim._enter(process)
         try:
             reply = self._post(body)
         finally:
             # Leave *before* answering: once the client has its response the
             # request must no longer count against capacity, or a caller that
             # immediately sends the next request could see a phantom overload.
-            sim._leave()
+            sim._leave(process)
         if reply is None:
             self._reset()
         else:
@@ -317,6 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
             sim._count_fault("throttle")
             return _Reply(status=429, body={"error": "throttled"}, headers={"Retry-After": "1"})
         reply = sim._record(body, self.headers.get("Idempotency-Key"))
+        if faults.latency_seconds:
+            sim._stopping.wait(faults.latency_seconds)
         if draws.slow < faults.slow_rate:
             sim._count_fault("slow")
             # Interruptible so stop() does not wait for sleeping handlers.
@@ -442,14 +448,21 @@ class FinanceSimulator:
         with self._lock:
             self._stats.faults_injected[kind] += 1
 
-    def _enter(self) -> None:
+    def _enter(self, process: str = "") -> None:
         with self._lock:
-            self._stats.current_concurrent += 1
-            self._stats.max_concurrent = max(self._stats.max_concurrent, self._stats.current_concurrent)
+            stats = self._stats
+            stats.current_concurrent += 1
+            stats.max_concurrent = max(stats.max_concurrent, stats.current_concurrent)
+            if process:
+                now = stats.current_by_process.get(process, 0) + 1
+                stats.current_by_process[process] = now
+                stats.max_concurrent_by_process[process] = max(stats.max_concurrent_by_process.get(process, 0), now)
 
-    def _leave(self) -> None:
+    def _leave(self, process: str = "") -> None:
         with self._lock:
             self._stats.current_concurrent -= 1
+            if process:
+                self._stats.current_by_process[process] -= 1
 
     def _in_flight(self) -> int:
         with self._lock:

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from orchestration.asl import PROCESS_TRANSACTIONS, render, state_machine_name, substitutions
+from orchestration.asl import PROCESS_TRANSACTIONS, DefinitionError, render, state_machine_name, substitutions
 from orchestration.config import ConfigError, known_environments, load_config
 from orchestration.engine.local import function_arn
 from orchestration.functions import FUNCTIONS
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         paths = render_all(Path(argv[0]))
-    except ConfigError as exc:
+    except (ConfigError, DefinitionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for path in paths:

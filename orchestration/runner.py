@@ -6,7 +6,6 @@ against the finance ledger) or rejected/failed with a recorded reason.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -19,15 +18,19 @@ from pydantic import BaseModel, Field
 from lambdas.finance_client import TRANSIENT_ERRORS
 from lambdas.models import TransactionStatus
 from orchestration.aws import AwsTarget
+from orchestration.chaos import ScenarioDriver, ScenarioEvidence
 from orchestration.config import EnvironmentConfig
 from orchestration.engine.lambda_runtime import InvocationStats
 from orchestration.engine.local import LocalEngine
 from orchestration.engine.monitor import FiredAlarm, running
 from orchestration.engine.remote import RemoteEngine
-from orchestration.faults import FaultProfile, OutageWindow, finance_faults, malformed_share, outage_window
+from orchestration.faults import OUTAGE_MARGIN_SECONDS
 from orchestration.finance_sim import FinanceSimulator, FinanceStats, LedgerEntry
 from orchestration.gates import GateStore
-from orchestration.hcm import seed_run
+from orchestration.hcm import SeededRun, seed_run
+from orchestration.reconciliation import invariant_violations, reconcile_rows
+from orchestration.repair import transactions as transaction_rows
+from orchestration.scenarios import FaultPlan, parse_faults
 from orchestration.tables import GATE_AUDIT, GATES, RUNS, TRANSACTIONS
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -110,11 +113,16 @@ class RunReport(BaseModel):
     processes: list[ProcessReport]
     alarms: list[FiredAlarm] = Field(default_factory=list)
     """Alarms of the catalog that fired during the run, with the notifications each subscriber got."""
+    finance_max_concurrent_by_process: dict[str, int] = Field(default_factory=dict)
+    finance_faults_injected: dict[str, int] = Field(default_factory=dict)
+    finance_duplicates_absorbed: int = 0
+    evidence: ScenarioEvidence = Field(default_factory=ScenarioEvidence)
+    invariant_violations: list[str] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         accounted = self.posted + self.rejected + self.failed == self.transactions
-        return accounted and self.lost == 0 and self.duplicates == 0
+        return accounted and self.lost == 0 and self.duplicates == 0 and not self.invariant_violations
 
 
 ProgressCallback = Callable[[list[ProcessProgress]], None]
@@ -311,52 +319,80 @@ def _reasons(items: Iterable[dict[str, Any]], status: TransactionStatus) -> dict
     return dict(counts.most_common())
 
 
+def check_invariants(
+    engine: Engine, finance: Ledger, runs: dict[str, str], report: RunReport, evidence: ScenarioEvidence
+) -> RunReport:
+    """Attach the invariants (every run, including those the scenarios added) and the fault evidence."""
+    by_process: dict[str, list[str]] = defaultdict(list)
+    for run_id, process in runs.items():
+        by_process[process].append(run_id)
+    ledger = finance.ledger()
+    reconciliations = [
+        reconcile_rows(process, transaction_rows(engine.tables, engine.config, run_ids), ledger)
+        for process, run_ids in by_process.items()
+    ]
+    stats = finance.stats()
+    return report.model_copy(
+        update={
+            "invariant_violations": invariant_violations(reconciliations),
+            "evidence": evidence,
+            "finance_max_concurrent_by_process": stats.max_concurrent_by_process,
+            "finance_faults_injected": {k: v for k, v in stats.faults_injected.items() if v},
+            "finance_duplicates_absorbed": stats.duplicates_absorbed,
+        }
+    )
+
+
+def resolve_faults(faults: FaultPlan | str, config: EnvironmentConfig, seed: int) -> FaultPlan:
+    if isinstance(faults, FaultPlan):
+        return faults
+    return parse_faults(faults, seed=seed, timeout_seconds=config.finance.timeout_seconds)
+
+
 def run_local(
     config: EnvironmentConfig,
     *,
     processes: list[str],
     transactions: int,
-    faults: FaultProfile,
+    faults: FaultPlan | str,
     seed: int,
     on_progress: ProgressCallback | None = None,
     timeout_seconds: float = 900,
 ) -> RunReport:
-    """Run the whole integration on the embedded engine and reconcile it against the ledger."""
-    fault_settings = finance_faults(faults, seed=seed, timeout_seconds=config.finance.timeout_seconds)
+    """Run the whole integration on the embedded engine, evaluate the alarm catalog, reconcile.
+
+    ``faults`` is a ``--faults`` value (presets and scenarios, see ``orchestration.scenarios``)
+    or a resolved plan; the invariants are checked on every run the scenarios added too.
+    """
+    plan = resolve_faults(faults, config, seed)
     with (
-        FinanceSimulator(config.finance.accounts, fault_settings) as finance,
+        FinanceSimulator(config.finance.accounts, plan.finance) as finance,
         LocalEngine.start(config, finance.url) as engine,
     ):
         gates = GateStore(engine.dynamodb, GATES.table_name(config), GATE_AUDIT.table_name(config))
         for process in processes:
             gates.set(process, open_=True, reason="local run", who="ledgerflow run --local")
-        runs, totals = seed_runs(engine, processes, transactions, faults, seed, run_suffix=f"seed{seed}")
+        seeded = seed_runs(engine, processes, transactions, plan.malformed_share, seed, run_suffix=f"seed{seed}")
+        runs = {run.process: run.run_id for run in seeded}
+        totals = {run.process: len(run.transactions) for run in seeded}
         with running(engine.monitor()) as monitor:
-            window = outage_window(faults, config.retry_budget_seconds(), monitor.outage_minimum_seconds())
-            outage = _schedule_outage(finance, window)
-            report = start_and_follow(engine, finance, runs, totals, faults, seed, on_progress, timeout_seconds)
-            if outage is not None:
-                outage.join()
+            if plan.outage_auto:
+                # Long enough for the retries in flight to run out and for the health alarm to see it.
+                seconds = max(config.retry_budget_seconds() + OUTAGE_MARGIN_SECONDS, monitor.outage_minimum_seconds())
+                plan = plan.model_copy(update={"outage_seconds": seconds})
+            started = time.monotonic()
+            with ScenarioDriver(plan, engine, finance, gates) as driver:
+                for run in seeded:
+                    driver.start_run(run)
+                wait_for_runs(engine, runs, totals, on_progress, timeout_seconds)
+                for extra_run, process in driver.extra_runs.items():
+                    wait_for_runs(engine, {process: extra_run}, {process: 0}, None, timeout_seconds)
+                driver.finish()
+            elapsed = time.monotonic() - started
+            report = reconcile(engine, finance, runs, elapsed, plan.spec, seed)
         report.alarms = monitor.report()
-        return report
-
-
-def _schedule_outage(finance: FinanceSimulator, window: OutageWindow | None) -> threading.Thread | None:
-    """Take the finance system down for the window (from the first post), on a thread the caller joins."""
-    if window is None:
-        return None
-
-    def outage() -> None:
-        while finance.stats().posted == 0:
-            time.sleep(0.05)
-        time.sleep(window.start_after_seconds)
-        finance.set_outage(True)
-        time.sleep(window.duration_seconds)
-        finance.set_outage(False)
-
-    thread = threading.Thread(target=outage, name="finance-outage", daemon=True)
-    thread.start()
-    return thread
+        every_run = {run_id: process for process, run_id in runs.items()} | driver.extra_runs
+        return check_invariants(engine, finance, every_run, report, driver.evidence)
 
 
 def run_remote(
@@ -365,61 +401,49 @@ def run_remote(
     *,
     processes: list[str],
     transactions: int,
-    faults: FaultProfile,
+    faults: FaultPlan | str,
     seed: int,
     on_progress: ProgressCallback | None = None,
     timeout_seconds: float = 900,
 ) -> RunReport:
     """Run against ``ledgerflow local serve``: its gates are the operator's, left as they are.
 
-    Run ids carry the start time, so runs against a long-lived endpoint never collide. Alarms
-    are evaluated where the metrics are, in the server's process.
+    Run ids carry the start time, so runs against a long-lived endpoint never collide. Finance
+    faults and alarms belong to the server (``local serve --faults``); ``faults`` here only
+    chooses the share of malformed HCM records.
     """
+    plan = resolve_faults(faults, config, seed)
     engine = RemoteEngine(config, target)
+    finance = engine.finance()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    runs, totals = seed_runs(engine, processes, transactions, faults, seed, run_suffix=f"seed{seed}-{stamp}")
-    return start_and_follow(engine, engine.finance(), runs, totals, faults, seed, on_progress, timeout_seconds)
+    seeded = seed_runs(engine, processes, transactions, plan.malformed_share, seed, run_suffix=f"seed{seed}-{stamp}")
+    runs = {run.process: run.run_id for run in seeded}
+    totals = {run.process: len(run.transactions) for run in seeded}
+    started = time.monotonic()
+    for run in seeded:
+        engine.start_run(run.process, run.run_id)
+    wait_for_runs(engine, runs, totals, on_progress, timeout_seconds)
+    report = reconcile(engine, finance, runs, time.monotonic() - started, plan.spec, seed)
+    every_run = {run_id: process for process, run_id in runs.items()}
+    return check_invariants(engine, finance, every_run, report, ScenarioEvidence())
 
 
 def seed_runs(
-    engine: Engine, processes: list[str], transactions: int, faults: FaultProfile, seed: int, *, run_suffix: str
-) -> tuple[dict[str, str], dict[str, int]]:
-    """Write one HCM run per process (the transactions split evenly); returns run ids and counts."""
+    engine: Engine, processes: list[str], transactions: int, malformed: float, seed: int, *, run_suffix: str
+) -> list[SeededRun]:
+    """Write one HCM run per process, the transactions split evenly across them."""
     config = engine.config
-    runs: dict[str, str] = {}
-    totals: dict[str, int] = {}
-    for process, count in zip(processes, split(transactions, len(processes)), strict=True):
-        run_id = f"{process.replace('_', '-')}-{run_suffix}"
+    return [
         seed_run(
             engine.tables,
             runs_table=RUNS.table_name(config),
             transactions_table=TRANSACTIONS.table_name(config),
             process=process,
-            run_id=run_id,
+            run_id=f"{process.replace('_', '-')}-{run_suffix}",
             count=count,
             accounts=config.finance.accounts,
             seed=seed,
-            malformed_share=malformed_share(faults),
+            malformed_share=malformed,
         )
-        runs[process] = run_id
-        totals[process] = count
-    return runs, totals
-
-
-def start_and_follow(
-    engine: Engine,
-    finance: Ledger,
-    runs: dict[str, str],
-    totals: dict[str, int],
-    faults: FaultProfile,
-    seed: int,
-    on_progress: ProgressCallback | None,
-    timeout_seconds: float,
-) -> RunReport:
-    """Start every run, follow them to the end and reconcile them against the ledger."""
-    started = time.monotonic()
-    for process, run_id in runs.items():
-        engine.start_run(process, run_id)
-    wait_for_runs(engine, runs, totals, on_progress, timeout_seconds)
-    elapsed = time.monotonic() - started
-    return reconcile(engine, finance, runs, elapsed, faults.value, seed)
+        for process, count in zip(processes, split(transactions, len(processes)), strict=True)
+    ]

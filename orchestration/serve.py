@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import boto3
 
+from orchestration.aws import finance_url_parameter
 from orchestration.config import EnvironmentConfig
 from orchestration.engine.local import LOOPBACK, LocalEngine
-from orchestration.engine.remote import finance_url_parameter
 from orchestration.faults import FaultProfile, finance_faults
 from orchestration.finance_sim import FinanceSimulator
 from orchestration.gates import GateStore

@@ -1,9 +1,9 @@
 """The ``ledgerflow`` command line: ``app`` with every command module registered."""
 
-from orchestration.cli import alarms, gate, local, run
+from orchestration.cli import alarms, gate, local, repair, run
 from orchestration.cli.app import app
 
-__all__ = ["alarms", "app", "gate", "local", "main", "run"]
+__all__ = ["alarms", "app", "gate", "local", "main", "repair", "run"]
 
 
 def main() -> None:

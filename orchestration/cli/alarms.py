@@ -15,7 +15,6 @@ from rich.table import Table
 from orchestration.alarms import NAMESPACE, SERVICE, AlarmSpec, MetricRef, State, alarm_catalog, cloudwatch_message
 from orchestration.cli.app import app
 from orchestration.config import ConfigError, EnvironmentConfig, load_config
-from orchestration.engine.local import ACCOUNT, LocalEngine
 from orchestration.engine.monitor import Delivery, FiredAlarm, topic_names
 from orchestration.finance_sim import FinanceSimulator
 
@@ -154,6 +153,9 @@ def alarm_report(console: Console, alarms: list[FiredAlarm]) -> None:
 
 def send_local_test(config: EnvironmentConfig) -> list[Delivery]:
     """Through the local engine's alarm topic and the real notifier Lambda, to the local notification topic."""
+    # The engine (moto, the handlers) loads only here: the CLI's other commands start fast.
+    from orchestration.engine.local import ACCOUNT, LocalEngine
+
     with FinanceSimulator(config.finance.accounts) as finance, LocalEngine.start(config, finance.url) as engine:
         monitor = engine.monitor()
         return monitor.publish_alarm(test_message(config, ACCOUNT))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -51,9 +52,10 @@ def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
-def config_for(env: str) -> EnvironmentConfig:
+def config_for(env: str, path: Path | None = None) -> EnvironmentConfig:
+    """``config/<env>.yaml`` (or the file at ``path``); a bad one is one line naming the field."""
     try:
-        return load_config(env)
+        return load_config(env, path=path)
     except ConfigError as exc:
         raise fail(str(exc)) from exc
 

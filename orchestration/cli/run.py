@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,12 +14,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from orchestration.asl import DefinitionError
 from orchestration.aws import ENDPOINT_ENV, AwsTarget, NotProvisioned, endpoint_from_environment
 from orchestration.cli.alarms import alarm_report
 from orchestration.cli.app import app
 from orchestration.cli.common import FAILURE, EnvOption, config_for, fail, out, reporting_aws_errors
 from orchestration.config import EnvironmentConfig
-from orchestration.faults import FaultProfile
+from orchestration.scenarios import FaultSpecError, parse_faults, valid_names
 
 if TYPE_CHECKING:
     from orchestration.runner import ProcessProgress, RunReport
@@ -30,7 +33,13 @@ def parse_processes(config: EnvironmentConfig, value: str | None) -> list[str]:
     wanted = [name.strip() for name in value.split(",") if name.strip()]
     unknown = [name for name in wanted if name not in config.processes]
     if unknown:
-        raise fail(f"--processes: unknown process(es) {', '.join(unknown)}; known: {', '.join(known)}")
+        hints = [difflib.get_close_matches(name, known, n=1) for name in unknown]
+        named = ", ".join(
+            f"{name} (did you mean {hint[0]}?)" if hint else name for name, hint in zip(unknown, hints, strict=True)
+        )
+        raise fail(f"--processes: unknown process(es) {named}; known: {', '.join(known)}")
+    if not wanted:
+        raise fail(f"--processes: no process named; known: {', '.join(known)}")
     return list(dict.fromkeys(wanted))
 
 
@@ -154,11 +163,18 @@ def run(
         int, typer.Option("--transactions", min=1, max=1_000_000, help="total, split across processes")
     ] = 300,
     faults: Annotated[
-        FaultProfile, typer.Option("--faults", help="fault profile of the simulated finance system")
-    ] = FaultProfile.TRANSIENT,
+        str,
+        typer.Option(
+            "--faults",
+            help=f"comma-separated fault scenarios and presets, each NAME or NAME=VALUE: {', '.join(valid_names())}",
+        ),
+    ] = "transient",
     seed: Annotated[int, typer.Option("--seed", help="seed of the HCM data and fault draws")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="give up after this many seconds")] = 900,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="a configuration file instead of config/<env>.yaml")
+    ] = None,
 ) -> None:
     """Seed the HCM, run every process through the real state machine and handlers, reconcile.
 
@@ -174,17 +190,24 @@ def run(
             "say where to run: --local (embedded engine) or --endpoint-url URL (`ledgerflow local serve`); "
             "on AWS, runs start from the HCM trigger"
         )
+    config = config_for(env, config_file)
+    chosen = parse_processes(config, processes)
+    try:
+        plan = parse_faults(faults, seed=seed, timeout_seconds=config.finance.timeout_seconds)
+    except FaultSpecError as exc:
+        raise fail(str(exc)) from exc
     # The engine (moto, the handlers) loads only for a run: the CLI's other commands start fast.
     from orchestration.runner import run_local, run_remote
 
-    config = config_for(env)
-    chosen = parse_processes(config, processes)
     target = AwsTarget(config.region, endpoint_url) if endpoint_url else None
     runner = functools.partial(run_local, config) if target is None else functools.partial(run_remote, config, target)
     start = functools.partial(
-        runner, processes=chosen, transactions=transactions, faults=faults, seed=seed, timeout_seconds=timeout
+        runner, processes=chosen, transactions=transactions, faults=plan, seed=seed, timeout_seconds=timeout
     )
-    report = follow(start, quiet=as_json, target=target)
+    try:
+        report = follow(start, quiet=as_json, target=target)
+    except DefinitionError as exc:
+        raise fail(str(exc)) from exc
     if as_json:
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
@@ -192,6 +215,8 @@ def run(
         for table in report_tables(report):
             console.print(table)
         alarm_report(console, report.alarms)
+        for violation in report.invariant_violations:
+            console.print(f"[red]invariant broken:[/] {violation}", highlight=False)
         verdict = "[green]every transaction accounted for[/]" if report.ok else "[red]transactions unaccounted for[/]"
         console.print(verdict)
     if not report.ok:

@@ -17,6 +17,7 @@ import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ from orchestration.alarms import MetricStore
 from orchestration.functions import FUNCTIONS, FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
+Interceptor = Callable[[str, Any], AbstractContextManager[None]]
+"""Wraps one invocation (function name, payload): how local fault scenarios reach a handler."""
 
 
 @dataclass
@@ -68,6 +71,7 @@ class LocalLambdaRuntime:
         self.stats = InvocationStats()
         self.metric_store = metric_store
         """Where the runtime reports ``AWS/Lambda`` Invocations and Errors, as the Lambda service does."""
+        self.interceptors: list[Interceptor] = []
 
     @classmethod
     def for_functions(
@@ -104,14 +108,19 @@ class LocalLambdaRuntime:
         with self._lock:
             self.stats.invocations[name] += 1
         try:
-            result = self.handler(name)(payload, context)
+            with ExitStack() as stack:
+                for intercept in self.interceptors:
+                    stack.enter_context(intercept(name, payload))
+                result = self.handler(name)(payload, context)
         except Exception as exc:
             self._service_metrics(name, error=True)
+            # A simulated runtime failure reports the Lambda service's error name (e.g. Runtime.ExitError).
+            error_type = str(getattr(exc, "error_type", type(exc).__name__))
             with self._lock:
                 process = str(payload.get("process", "")) if isinstance(payload, dict) else ""
-                self.stats.errors[(process, type(exc).__name__)] += 1
+                self.stats.errors[(process, error_type)] += 1
             body: dict[str, Any] = {
-                "errorType": type(exc).__name__,
+                "errorType": error_type,
                 "errorMessage": str(exc),
                 "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
             }

@@ -13,17 +13,12 @@ from typing import Any
 
 from lambdas.start_run import start_first_execution
 from orchestration.asl import state_machine_name
-from orchestration.aws import AwsTarget, NotProvisioned, find_state_machine
+from orchestration.aws import AwsTarget, NotProvisioned, finance_url_parameter, find_state_machine
 from orchestration.config import EnvironmentConfig
 from orchestration.engine.lambda_runtime import InvocationStats
 from orchestration.finance_sim import FinanceStats, LedgerEntry
 
 HTTP_TIMEOUT_SECONDS = 30
-
-
-def finance_url_parameter(config: EnvironmentConfig) -> str:
-    """The SSM parameter where ``ledgerflow local serve`` publishes its finance simulator URL."""
-    return f"/{config.name_prefix}/finance-url"
 
 
 class RemoteEngine:

@@ -8,7 +8,6 @@ from typer.testing import CliRunner
 
 from lambdas.alarm_text import SMS_LIMIT
 from orchestration.cli import app
-from orchestration.faults import FaultProfile
 from orchestration.runner import run_local
 
 runner = CliRunner()
@@ -21,7 +20,7 @@ def test_finance_outage_fires_and_clears_the_finance_alarms_and_no_others(make_c
         retry_profiles={"standard": dict.fromkeys(("throttled", "overloaded", "unavailable"), SHORT_RETRIES)}
     )
     report = run_local(
-        config, processes=["expense_report"], transactions=80, faults=FaultProfile.OUTAGE, seed=3
+        config, processes=["expense_report"], transactions=80, faults="outage", seed=3
     )
     assert report.ok and report.failed > 0, "the outage outlasts the retry budget of the items in flight"
     fired = {alarm.name: alarm for alarm in report.alarms}

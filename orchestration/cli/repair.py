@@ -1,0 +1,202 @@
+"""``ledgerflow reconcile | failures | redrive``: find and repair what a run left behind.
+
+The commands build boto3 clients for the configured region (or ``--endpoint-url``, e.g. a
+moto server) and call ``orchestration.repair``; the finance ledger is read over the finance
+system's HTTP facade. Every problem is one message naming the argument, file, table or URL
+at fault, with a non-zero exit; validation happens before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.table import Table
+
+from orchestration.aws import AwsTarget, finance_url_parameter
+from orchestration.cli.app import app
+from orchestration.cli.common import EndpointOption, EnvOption
+from orchestration.config import ConfigError, EnvironmentConfig, load_config
+from orchestration.ledger import LedgerUnavailable, fetch_ledger
+from orchestration.repair import RepairError, check_process, failures, reconcile, redrive
+
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+T = TypeVar("T")
+
+err = Console(stderr=True)
+
+Env = EnvOption
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="a configuration file instead of config/<env>.yaml")]
+EndpointUrl = EndpointOption
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
+RunId = Annotated[str | None, typer.Option("--run", help="only this run of the process")]
+Process = Annotated[str, typer.Argument(help="business process, as named in the config")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def setup(env: str, config_file: Path | None, process: str, period: str | None = None) -> EnvironmentConfig:
+    """Validate every argument before any AWS call: the config, the process name, the period."""
+    try:
+        config = load_config(env, path=config_file)
+        check_process(config, process)
+    except (ConfigError, RepairError) as exc:
+        raise fail(str(exc)) from exc
+    if period is not None and not PERIOD.match(period):
+        raise fail(f"--period: {period!r} is not YYYY-MM (month 01-12)")
+    return config
+
+
+def aws(config: EnvironmentConfig, endpoint_url: str | None) -> tuple[Any, Any]:
+    """The DynamoDB resource and Step Functions client of the target (AWS, or an endpoint)."""
+    target = AwsTarget(config.region, endpoint_url)
+    return target.resource("dynamodb"), target.client("stepfunctions")
+
+
+def guarded(call: Callable[[], T]) -> T:
+    """Run one repair call; AWS, finance and repair errors become one clear message, never a traceback."""
+    try:
+        return call()
+    except RepairError as exc:
+        raise fail(str(exc)) from exc
+    except LedgerUnavailable as exc:
+        raise fail(f"finance ledger: {exc}", code=1) from exc
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise fail(f"AWS {exc.operation_name}: {error.get('Code')}: {error.get('Message')}", code=1) from exc
+    except BotoCoreError as exc:
+        raise fail(f"AWS: {exc}", code=1) from exc
+
+
+def finance_url(config: EnvironmentConfig, given: str | None, endpoint_url: str | None) -> str:
+    """The finance API to reconcile against: given, configured, or the simulator `local serve` published."""
+    if given:
+        return given
+    if config.finance.base_url != "simulator":
+        return str(config.finance.base_url)
+    if endpoint_url:
+        ssm = AwsTarget(config.region, endpoint_url).client("ssm")
+        name = finance_url_parameter(config)
+        return str(guarded(lambda: ssm.get_parameter(Name=name))["Parameter"]["Value"])
+    raise fail(
+        f"config {config.environment}: finance.base_url is the local simulator; pass --endpoint-url of "
+        "`ledgerflow local serve` or --finance-url (the URL a running simulator printed)"
+    )
+
+
+@app.command("reconcile")
+def reconcile_command(
+    process: Process,
+    period: Annotated[str | None, typer.Option("--period", help="only this period, YYYY-MM")] = None,
+    as_json: AsJson = False,
+    env: Env = "local",
+    config_file: ConfigFile = None,
+    endpoint_url: EndpointUrl = None,
+    finance: Annotated[str | None, typer.Option("--finance-url", help="finance API (default: the config's)")] = None,
+) -> None:
+    """Compare HCM totals with the finance ledger per period and list every difference (exit 1 if any)."""
+    config = setup(env, config_file, process, period)
+    url = finance_url(config, finance, endpoint_url)
+    tables, _ = aws(config, endpoint_url)
+    ledger = guarded(lambda: fetch_ledger(url, timeout_seconds=config.finance.timeout_seconds * 5))
+    result = guarded(lambda: reconcile(tables, config, ledger, process, period=period))
+    if as_json:
+        typer.echo(json.dumps(result.model_dump(mode="json") | {"ok": result.ok}, indent=2))
+    else:
+        out = Console()
+        totals = Table(title=f"Reconciliation: {process}" + (f" {period}" if period else ""))
+        for column in (
+            "period",
+            "transactions",
+            "posted",
+            "rejected",
+            "failed",
+            "pending",
+            "HCM amount",
+            "ledger",
+            "ledger amount",
+        ):
+            totals.add_column(column, justify="left" if column == "period" else "right")
+        for p in result.periods:
+            totals.add_row(
+                p.period,
+                str(p.transactions),
+                str(p.posted),
+                str(p.rejected),
+                str(p.failed),
+                str(p.pending),
+                f"{p.hcm_posted_amount:,.2f}",
+                str(p.ledger_count),
+                f"{p.ledger_amount:,.2f}",
+                style="green" if p.matches else "red",
+            )
+        out.print(totals)
+        if result.differences:
+            diffs = Table(title="Differences")
+            for column in ("kind", "transaction", "run", "period", "detail"):
+                diffs.add_column(column)
+            for d in result.differences:
+                diffs.add_row(d.kind, d.transaction_id, d.run_id or "", d.period or "", d.detail)
+            out.print(diffs)
+        out.print("[green]reconciled[/]" if result.ok else f"[red]{len(result.differences)} difference(s)[/]")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command("failures")
+def failures_command(
+    process: Process,
+    run: RunId = None,
+    period: Annotated[str | None, typer.Option("--period", help="only this period, YYYY-MM")] = None,
+    as_json: AsJson = False,
+    env: Env = "local",
+    config_file: ConfigFile = None,
+    endpoint_url: EndpointUrl = None,
+) -> None:
+    """List the failed and rejected transactions of a process with their reasons and attempts."""
+    config = setup(env, config_file, process, period)
+    tables, _ = aws(config, endpoint_url)
+    rows = guarded(lambda: failures(tables, config, process, run_id=run, period=period))
+    if as_json:
+        typer.echo(json.dumps([row.model_dump() for row in rows], indent=2))
+        return
+    table = Table(title=f"Failed and rejected: {process}")
+    for column in ("status", "run", "transaction", "amount", "period", "attempts", "reason"):
+        table.add_column(column, justify="right" if column in ("amount", "attempts") else "left")
+    for row in rows:
+        table.add_row(row.status, row.run_id, row.transaction_id, row.amount, row.period, str(row.attempts), row.reason)
+    Console().print(table if rows else f"no failed or rejected transactions for {process}")
+
+
+@app.command("redrive")
+def redrive_command(
+    process: Process,
+    run: RunId = None,
+    as_json: AsJson = False,
+    env: Env = "local",
+    config_file: ConfigFile = None,
+    endpoint_url: EndpointUrl = None,
+) -> None:
+    """Re-submit failed (and stranded pending) transactions of finished runs; posted ones are never re-posted."""
+    config = setup(env, config_file, process)
+    tables, sfn = aws(config, endpoint_url)
+    result = guarded(lambda: redrive(tables, sfn, config, process, run_id=run))
+    if as_json:
+        typer.echo(json.dumps(result.model_dump() | {"resubmitted": result.resubmitted}, indent=2))
+        return
+    table = Table(title=f"Redrive: {process}")
+    for column in ("run", "failed reset", "pending", "execution", "skipped"):
+        table.add_column(column)
+    for r in result.runs:
+        table.add_row(r.run_id, str(r.reset), str(r.stranded_pending), r.execution or "", r.skipped or "")
+    Console().print(table)
+    Console().print(f"{result.resubmitted} transaction(s) re-submitted")

@@ -1,0 +1,262 @@
+"""Operator repairs: reconcile a process against the ledger, list its failures, redrive them.
+
+Every function takes boto3 clients/resources and the environment config, never a local
+engine, so the same code runs against AWS, a moto server (``--endpoint-url``) or the
+in-process engine of the tests.
+
+Redrive is item-level re-submission: failed transactions of a finished run go back to
+``pending`` (conditionally, so a posted one is never touched) and a new execution of the
+run starts under a fresh name. Step Functions' own ``RedriveExecution`` does not apply:
+item failures are caught and recorded, so the executions themselves succeed (and moto has no
+redrive). Re-posting cannot double-post: ``Transform`` skips anything not pending, and the
+idempotency key ``process:transaction_id`` is honoured by both the Powertools store and the
+finance system.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from lambdas.models import RunInput, TransactionStatus
+from lambdas.start_next import execution_name
+from lambdas.store import now_iso
+from orchestration.asl import state_machine_name
+from orchestration.config import EnvironmentConfig
+from orchestration.finance_sim import LedgerEntry
+from orchestration.reconciliation import Reconciliation, amount_of, reconcile_rows
+from orchestration.tables import RUNS, TRANSACTIONS
+
+RUN_INDEX = RUNS.indexes[0].name
+ACTIVE = "RUNNING"
+
+
+class RepairError(Exception):
+    """A repair cannot proceed; the message names the process, run or resource at fault."""
+
+
+class FailureRow(BaseModel):
+    run_id: str
+    transaction_id: str
+    status: str
+    reason: str
+    attempts: int
+    amount: str
+    period: str
+
+
+class RunRedrive(BaseModel):
+    run_id: str
+    reset: int = 0
+    stranded_pending: int = 0
+    execution: str | None = None
+    skipped: str | None = None
+
+
+class RedriveResult(BaseModel):
+    process: str
+    runs: list[RunRedrive] = Field(default_factory=list)
+
+    @property
+    def resubmitted(self) -> int:
+        return sum(r.reset + r.stranded_pending for r in self.runs if r.execution)
+
+
+def check_process(config: EnvironmentConfig, process: str) -> str:
+    """The process name if the config knows it; otherwise an error that suggests the closest name."""
+    if process in config.processes:
+        return process
+    known = sorted(config.processes)
+    close = difflib.get_close_matches(process, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise RepairError(f"unknown process {process!r}{hint}; known: {', '.join(known)}")
+
+
+def _query_all(table: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    while True:
+        page = table.query(**kwargs)
+        items += page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def run_ids(tables: Any, config: EnvironmentConfig, process: str) -> list[str]:
+    """Every run entry of a process (the runs table's by-process index)."""
+    table = tables.Table(RUNS.table_name(config))
+    items = _query_all(table, IndexName=RUN_INDEX, KeyConditionExpression=Key("process").eq(process))
+    return sorted({str(item["run_id"]) for item in items})
+
+
+def transactions(tables: Any, config: EnvironmentConfig, runs: Sequence[str]) -> list[dict[str, Any]]:
+    table = tables.Table(TRANSACTIONS.table_name(config))
+    rows: list[dict[str, Any]] = []
+    for run_id in runs:
+        rows += _query_all(table, KeyConditionExpression=Key("run_id").eq(run_id), ConsistentRead=True)
+    return rows
+
+
+def reconcile(
+    tables: Any,
+    config: EnvironmentConfig,
+    ledger: Sequence[LedgerEntry],
+    process: str,
+    *,
+    period: str | None = None,
+) -> Reconciliation:
+    """HCM totals of a process (every run, optionally one period) against the finance ledger."""
+    check_process(config, process)
+    return reconcile_rows(
+        process, transactions(tables, config, run_ids(tables, config, process)), ledger, period=period
+    )
+
+
+def failures(
+    tables: Any,
+    config: EnvironmentConfig,
+    process: str,
+    *,
+    run_id: str | None = None,
+    period: str | None = None,
+) -> list[FailureRow]:
+    """Failed and rejected transactions of a process, with their reasons and attempts."""
+    check_process(config, process)
+    runs = _chosen_runs(tables, config, process, run_id)
+    found = []
+    for row in transactions(tables, config, runs):
+        if row.get("status") not in (TransactionStatus.FAILED.value, TransactionStatus.REJECTED.value):
+            continue
+        if period is not None and row.get("period") != period:
+            continue
+        amount = amount_of(row)
+        found.append(
+            FailureRow(
+                run_id=str(row["run_id"]),
+                transaction_id=str(row["transaction_id"]),
+                status=str(row["status"]),
+                reason=str(row.get("reason", "")),
+                attempts=int(row.get("attempts", 0)),
+                amount=str(amount) if amount is not None else str(row.get("amount", "")),
+                period=str(row.get("period", "")),
+            )
+        )
+    return sorted(found, key=lambda f: (f.status, f.run_id, f.transaction_id))
+
+
+def _chosen_runs(tables: Any, config: EnvironmentConfig, process: str, run_id: str | None) -> list[str]:
+    runs = run_ids(tables, config, process)
+    if run_id is None:
+        return runs
+    if run_id not in runs:
+        raise RepairError(f"process {process} has no run {run_id!r}; runs: {', '.join(runs) or 'none'}")
+    return [run_id]
+
+
+def state_machine_arn(sfn: Any, config: EnvironmentConfig, process: str) -> str:
+    """The ARN of the state machine serving a process, found by its name at the endpoint."""
+    name = state_machine_name(config, config.profile_name(process))
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == name:
+                return str(machine["stateMachineArn"])
+    raise RepairError(f"state machine {name} (process {process}) is not deployed at this endpoint")
+
+
+def run_executions(sfn: Any, machine_arn: str, run_id: str) -> list[dict[str, Any]]:
+    """Executions named ``<run_id>-<sequence>``, in sequence order."""
+    found = []
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn):
+        for execution in page["executions"]:
+            head, _, tail = execution["name"].rpartition("-")
+            if head == run_id and tail.isdigit():
+                found.append(dict(execution))
+    return sorted(found, key=lambda e: int(e["name"].rpartition("-")[2]))
+
+
+def _reset_failed(table: Any, row: dict[str, Any]) -> bool:
+    """Failed -> pending, only if still failed; the old reason is kept as ``previous_reason``."""
+    try:
+        table.update_item(
+            Key={"run_id": row["run_id"], "transaction_id": row["transaction_id"]},
+            ConditionExpression=Attr("status").eq(TransactionStatus.FAILED.value),
+            UpdateExpression=(
+                "SET #s = :pending, previous_reason = :reason, redriven_at = :now, "
+                "redrives = if_not_exists(redrives, :zero) + :one REMOVE reason"
+            ),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":pending": TransactionStatus.PENDING.value,
+                ":reason": str(row.get("reason", "")),
+                ":now": now_iso(),
+                ":zero": 0,
+                ":one": 1,
+            },
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def _restore_failed(table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Undo a reset whose execution could not start, so nothing is left silently pending."""
+    for row in rows:
+        table.update_item(
+            Key={"run_id": row["run_id"], "transaction_id": row["transaction_id"]},
+            ConditionExpression=Attr("status").eq(TransactionStatus.PENDING.value),
+            UpdateExpression="SET #s = :failed, reason = :reason",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":failed": TransactionStatus.FAILED.value,
+                ":reason": str(row.get("reason", "")),
+            },
+        )
+
+
+def redrive(
+    tables: Any,
+    sfn: Any,
+    config: EnvironmentConfig,
+    process: str,
+    *,
+    run_id: str | None = None,
+) -> RedriveResult:
+    """Re-submit the failed (and stranded pending) transactions of every finished run of a process."""
+    check_process(config, process)
+    runs = _chosen_runs(tables, config, process, run_id)
+    machine = state_machine_arn(sfn, config, process)
+    table = tables.Table(TRANSACTIONS.table_name(config))
+    result = RedriveResult(process=process)
+    for run in runs:
+        executions = run_executions(sfn, machine, run)
+        outcome = RunRedrive(run_id=run)
+        result.runs.append(outcome)
+        if any(e["status"] == ACTIVE for e in executions):
+            outcome.skipped = "an execution of this run is still running"
+            continue
+        rows = transactions(tables, config, [run])
+        failed = [r for r in rows if r.get("status") == TransactionStatus.FAILED.value]
+        outcome.stranded_pending = sum(1 for r in rows if r.get("status") == TransactionStatus.PENDING.value)
+        reset = [row for row in failed if _reset_failed(table, row)]
+        outcome.reset = len(reset)
+        if not reset and not outcome.stranded_pending:
+            outcome.skipped = "nothing failed or pending"
+            continue
+        sequence = int(executions[-1]["name"].rpartition("-")[2]) + 1 if executions else 0
+        run_input = RunInput(process=process, run_id=run, sequence=sequence)
+        try:
+            response = sfn.start_execution(
+                stateMachineArn=machine, name=execution_name(run, sequence), input=run_input.model_dump_json()
+            )
+        except ClientError as exc:
+            _restore_failed(table, reset)
+            raise RepairError(f"run {run}: cannot start a redrive execution: {exc}") from exc
+        outcome.execution = str(response["executionArn"])
+    return result

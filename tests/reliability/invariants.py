@@ -1,0 +1,27 @@
+"""The invariants every reliability scenario asserts on a local run's report."""
+
+from __future__ import annotations
+
+from orchestration.config import EnvironmentConfig
+from orchestration.runner import RunReport
+
+
+def assert_invariants(report: RunReport, config: EnvironmentConfig) -> None:
+    """Exactly one terminal state each, the ledger holds each posted transaction once, totals reconcile,
+    nothing pending, and the finance system never saw more concurrent posts of a process than its MaxConcurrency."""
+    assert report.invariant_violations == []
+    assert report.lost == 0
+    assert report.duplicates == 0
+    assert report.posted + report.rejected + report.failed == report.transactions
+    for process in report.processes:
+        assert process.posted + process.rejected + process.failed == process.hcm_count
+        assert process.ledger_count == process.posted
+        assert process.ledger_amount == process.hcm_amount
+        assert sum(process.rejection_reasons.values()) == process.rejected
+        assert sum(process.failure_reasons.values()) == process.failed
+        assert "no reason recorded" not in process.rejection_reasons
+        assert "no reason recorded" not in process.failure_reasons
+        assert process.execution_status[-1] == "SUCCEEDED"
+    for process, peak in report.finance_max_concurrent_by_process.items():
+        assert peak <= config.process_settings(process).max_concurrency, process
+    assert report.ok
