@@ -14,6 +14,7 @@ from rich.table import Table
 
 from orchestration.alarms import NAMESPACE, SERVICE, AlarmSpec, MetricRef, State, alarm_catalog, cloudwatch_message
 from orchestration.cli.app import app
+from orchestration.cli.common import err, out
 from orchestration.config import ConfigError, EnvironmentConfig, load_config
 from orchestration.engine.monitor import Delivery, FiredAlarm, topic_names
 from orchestration.finance_sim import FinanceSimulator
@@ -22,7 +23,6 @@ alarms_app = typer.Typer(
     help="The alarm catalog: list it, or send a test notification to on-call.", no_args_is_help=True
 )
 app.add_typer(alarms_app, name="alarms")
-err = Console(stderr=True)
 
 EnvOption = Annotated[str, typer.Option("--env", help="configuration environment: config/<env>.yaml")]
 
@@ -81,7 +81,7 @@ def list_alarms(
         ]
         typer.echo(json.dumps(rows, indent=2))
         return
-    Console().print(catalog_table(config, alarms))
+    out().print(catalog_table(config, alarms))
 
 
 def test_alarm(config: EnvironmentConfig) -> AlarmSpec:
@@ -178,7 +178,7 @@ def send_aws_test(config: EnvironmentConfig) -> tuple[str, list[dict[str, Any]]]
 def test(env: EnvOption = "local") -> None:
     """Send a clearly marked [TEST] notification through the real topics, so on-call can check email and phone."""
     config = _config(env)
-    console = Console()
+    console = out()
     if config.finance.base_url == "simulator":
         deliveries = send_local_test(config)
         if not deliveries:

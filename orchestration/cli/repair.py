@@ -16,12 +16,11 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
 from rich.table import Table
 
 from orchestration.aws import AwsTarget, finance_url_parameter
 from orchestration.cli.app import app
-from orchestration.cli.common import EndpointOption, EnvOption
+from orchestration.cli.common import EndpointOption, EnvOption, fail, out
 from orchestration.config import ConfigError, EnvironmentConfig, load_config
 from orchestration.ledger import LedgerUnavailable, fetch_ledger
 from orchestration.repair import RepairError, check_process, failures, reconcile, redrive
@@ -29,19 +28,12 @@ from orchestration.repair import RepairError, check_process, failures, reconcile
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 T = TypeVar("T")
 
-err = Console(stderr=True)
-
 Env = EnvOption
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="a configuration file instead of config/<env>.yaml")]
 EndpointUrl = EndpointOption
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
 RunId = Annotated[str | None, typer.Option("--run", help="only this run of the process")]
 Process = Annotated[str, typer.Argument(help="business process, as named in the config")]
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 def setup(env: str, config_file: Path | None, process: str, period: str | None = None) -> EnvironmentConfig:
@@ -112,7 +104,7 @@ def reconcile_command(
     if as_json:
         typer.echo(json.dumps(result.model_dump(mode="json") | {"ok": result.ok}, indent=2))
     else:
-        out = Console()
+        console = out()
         totals = Table(title=f"Reconciliation: {process}" + (f" {period}" if period else ""))
         for column in (
             "period",
@@ -139,15 +131,15 @@ def reconcile_command(
                 f"{p.ledger_amount:,.2f}",
                 style="green" if p.matches else "red",
             )
-        out.print(totals)
+        console.print(totals)
         if result.differences:
             diffs = Table(title="Differences")
             for column in ("kind", "transaction", "run", "period", "detail"):
                 diffs.add_column(column)
             for d in result.differences:
                 diffs.add_row(d.kind, d.transaction_id, d.run_id or "", d.period or "", d.detail)
-            out.print(diffs)
-        out.print("[green]reconciled[/]" if result.ok else f"[red]{len(result.differences)} difference(s)[/]")
+            console.print(diffs)
+        console.print("[green]reconciled[/]" if result.ok else f"[red]{len(result.differences)} difference(s)[/]")
     if not result.ok:
         raise typer.Exit(1)
 
@@ -174,7 +166,7 @@ def failures_command(
         table.add_column(column, justify="right" if column in ("amount", "attempts") else "left")
     for row in rows:
         table.add_row(row.status, row.run_id, row.transaction_id, row.amount, row.period, str(row.attempts), row.reason)
-    Console().print(table if rows else f"no failed or rejected transactions for {process}")
+    out().print(table if rows else f"no failed or rejected transactions for {process}")
 
 
 @app.command("redrive")
@@ -198,5 +190,5 @@ def redrive_command(
         table.add_column(column)
     for r in result.runs:
         table.add_row(r.run_id, str(r.reset), str(r.stranded_pending), r.execution or "", r.skipped or "")
-    Console().print(table)
-    Console().print(f"{result.resubmitted} transaction(s) re-submitted")
+    out().print(table)
+    out().print(f"{result.resubmitted} transaction(s) re-submitted")
