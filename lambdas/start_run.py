@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from lambdas.handler_support import parse
 from lambdas.models import RUN_PENDING, ProcessName, RunId, RunInput
 from lambdas.observability import logger, metrics, tracer
 from lambdas.settings import state_machine_arn
@@ -134,10 +135,17 @@ processor = RunRecordProcessor(
 )
 
 
+class StreamEvent(BaseModel):
+    """The envelope of a stream batch; each record is validated on its own (``RunRecord``)."""
+
+    Records: list[dict[str, Any]]
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    parse(StreamEvent, event)
     return process_partial_response(
         event=event, record_handler=start_recorded_run, processor=processor, context=context
     )

@@ -180,7 +180,7 @@ def test_reconcile_without_a_reachable_finance_system_says_which_url(local_syste
     result = runner.invoke(app, ["reconcile", "payroll_journal", "--finance-url", "http://127.0.0.1:9"])
     assert_clean_error(result, "finance ledger", "http://127.0.0.1:9/journal-entries", code=1)
     simulator = runner.invoke(app, ["reconcile", "payroll_journal"])
-    assert_clean_error(simulator, "finance.base_url is the local simulator; pass --finance-url")
+    assert_clean_error(simulator, "finance.base_url is the local simulator; pass --endpoint-url", "--finance-url")
     assert system.finance.ledger() == []
 
 
