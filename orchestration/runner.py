@@ -181,41 +181,49 @@ def wait_for_runs(
     timeout_seconds: float,
     poll_seconds: float = 1.0,
 ) -> None:
+    """Poll until every run has finished; transaction counts only when someone watches them.
+
+    Counting reads every transaction of a run, which competes with the run itself for the
+    (serialised) local backend: a run with nobody watching polls execution status alone.
+    """
     deadline = time.monotonic() + timeout_seconds
-    runs_table = engine.tables.Table(RUNS.table_name(engine.config))
     while True:
-        progress = []
-        finished = True
-        for process, run_id in runs.items():
-            executions = executions_of(engine, process, run_id)
-            done = run_finished(executions)
-            if done and executions[-1]["status"] == "SUCCEEDED":
-                output = engine.sfn.describe_execution(executionArn=executions[-1]["executionArn"]).get("output", "")
-                done = "next_execution" not in output
-            finished &= done
-            items = _statuses(engine, run_id, status_only=True)
-            counts = Counter(item["status"] for item in items)
-            run = runs_table.get_item(Key={"run_id": run_id}).get("Item", {})
-            progress.append(
-                ProcessProgress(
-                    process=process,
-                    total=totals[process],
-                    posted=counts[TransactionStatus.POSTED.value],
-                    rejected=counts[TransactionStatus.REJECTED.value],
-                    failed=counts[TransactionStatus.FAILED.value],
-                    pending=counts[TransactionStatus.PENDING.value],
-                    retrying=_retries(engine.stats, process, items),
-                    paused=run.get("status") == "paused",
-                    executions=len(executions),
-                )
-            )
+        finished = all(run_done(engine, process, run_id) for process, run_id in runs.items())
         if on_progress:
-            on_progress(progress)
+            on_progress([progress_of(engine, process, run_id, totals[process]) for process, run_id in runs.items()])
         if finished:
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"runs not finished after {timeout_seconds:.0f}s")
         time.sleep(poll_seconds)
+
+
+def run_done(engine: Engine, process: str, run_id: str) -> bool:
+    """The run's newest execution ended and did not hand over to a continuation."""
+    executions = executions_of(engine, process, run_id)
+    if not run_finished(executions):
+        return False
+    if executions[-1]["status"] != "SUCCEEDED":
+        return True
+    output = engine.sfn.describe_execution(executionArn=executions[-1]["executionArn"]).get("output", "")
+    return "next_execution" not in output
+
+
+def progress_of(engine: Engine, process: str, run_id: str, total: int) -> ProcessProgress:
+    items = _statuses(engine, run_id, status_only=True)
+    counts = Counter(item["status"] for item in items)
+    run = engine.tables.Table(RUNS.table_name(engine.config)).get_item(Key={"run_id": run_id}).get("Item", {})
+    return ProcessProgress(
+        process=process,
+        total=total,
+        posted=counts[TransactionStatus.POSTED.value],
+        rejected=counts[TransactionStatus.REJECTED.value],
+        failed=counts[TransactionStatus.FAILED.value],
+        pending=counts[TransactionStatus.PENDING.value],
+        retrying=_retries(engine.stats, process, items),
+        paused=run.get("status") == "paused",
+        executions=len(executions_of(engine, process, run_id)),
+    )
 
 
 def reconcile(
