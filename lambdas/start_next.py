@@ -8,6 +8,7 @@ cannot start the continuation twice.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import boto3
@@ -28,13 +29,19 @@ def execution_name(run_id: str, sequence: int) -> str:
     return f"{run_id}-{sequence}"
 
 
+@cache
+def _stepfunctions() -> Any:
+    """One client per container: building one resolves endpoints and loads the service model."""
+    return boto3.client("stepfunctions")
+
+
 def start_next(event: StartNextEvent) -> str:
     state = event.state
     follow = RunInput(
         process=state.process, run_id=state.run_id, cursor=state.cursor, sequence=state.sequence + 1
     )
     name = execution_name(state.run_id, follow.sequence)
-    client = boto3.client("stepfunctions")
+    client = _stepfunctions()
     try:
         client.start_execution(
             stateMachineArn=event.state_machine_arn, name=name, input=follow.model_dump_json()

@@ -28,8 +28,14 @@ def now_iso() -> str:
 
 
 @cache
+def _resource() -> Any:
+    """One DynamoDB resource per container: building one resolves endpoints and loads models."""
+    return boto3.resource("dynamodb")
+
+
+@cache
 def _table(name: str) -> Any:
-    return boto3.resource("dynamodb").Table(name)
+    return _resource().Table(name)
 
 
 def table(name: str) -> Any:
@@ -105,7 +111,7 @@ def pending_page(run_id: str, cursor: str | None, limit: int) -> tuple[list[str]
 def load_transactions(run_id: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """HCM records by id, fetched with BatchGetItem (unprocessed keys are fetched again)."""
     name = tables().transactions
-    resource = boto3.resource("dynamodb")
+    resource = _resource()
     wanted = list(dict.fromkeys(ids))
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(wanted), BATCH_GET_LIMIT):
