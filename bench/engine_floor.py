@@ -141,6 +141,7 @@ def stock_engine() -> Iterator[None]:
     """moto as shipped; Lambda's Invoke answered before it is sent (shared/notes/local-engine.md)."""
     import boto3
     from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
     from moto import mock_aws
 
     from orchestration.engine.local import EXECUTE_STATE_MACHINES
@@ -149,11 +150,17 @@ def stock_engine() -> Iterator[None]:
         body = request.body or b"{}"
         payload = json.loads(body.decode() if isinstance(body, bytes) else body)
         raw = _StreamingBody(json.dumps(noop_handler(payload, None)).encode())
-        return AWSResponse(request.url, 200, {"X-Amz-Executed-Version": "$LATEST"}, raw)
+        headers = HTTPHeaders()
+        headers["X-Amz-Executed-Version"] = "$LATEST"
+        return AWSResponse(request.url, 200, headers, raw)
 
     with mock_aws(config=EXECUTE_STATE_MACHINES):
         boto3.setup_default_session(region_name=REGION)
-        boto3.DEFAULT_SESSION.events.register_first("before-send.lambda", answer)
+        session = boto3.DEFAULT_SESSION
+        if session is None:
+            raise RuntimeError("boto3 kept no default session")
+        events: Any = session.events
+        events.register_first("before-send.lambda", answer)
         yield
 
 
