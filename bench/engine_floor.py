@@ -234,14 +234,13 @@ def run_node(items: int, max_concurrency: int) -> FloorResult:
     with tempfile.TemporaryDirectory(prefix="ledgerflow-floor-") as workdir:
         definition = Path(workdir) / "floor.asl.json"
         definition.write_text(json.dumps(floor_definition(max_concurrency)))
-        for count in (WARM_UP_ITEMS, items):
-            done = subprocess.run(
-                [node, str(NODE_SCRIPT), str(definition), str(count), TASK_STATE],
-                check=True,
-                capture_output=True,
-                text=True,
-                cwd=BENCH_DIR,
-            )
+        done = subprocess.run(
+            [node, str(NODE_SCRIPT), str(definition), str(items), TASK_STATE, str(WARM_UP_ITEMS)],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=BENCH_DIR,
+        )
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     if measured["items"] != items:
         raise RuntimeError(f"node run returned {measured['items']} of {items} items")
