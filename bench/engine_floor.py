@@ -271,7 +271,7 @@ def run_engine_in_subprocess(engine: str, items: int, max_concurrency: int) -> F
 
 
 def markdown(results: list[FloorResult]) -> str:
-    """The side-by-side table, with ratios to ours and to the targets."""
+    """The side-by-side table, with each engine's ratio to ours and ours against the target."""
     by_engine = {r.engine: r for r in results}
     ours = by_engine.get("ours")
     lines = [
@@ -311,6 +311,7 @@ def measure(engines: list[str], items: int, max_concurrency: int) -> FloorReport
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run each engine (or, with ``--one``, just one, in this process) and write the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=1000, help="Map items (default 1000)")
     parser.add_argument("--max-concurrency", type=int, default=40, help="the Map's MaxConcurrency (default 40)")

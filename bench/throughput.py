@@ -25,6 +25,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -152,14 +153,17 @@ def attribute_size(value: dict[str, Any]) -> int:
 
 
 def item_size(item: dict[str, Any] | None) -> int:
+    """Approximate size of a typed item: attribute names plus values, as DynamoDB bills it."""
     return sum(len(name.encode()) + attribute_size(value) for name, value in (item or {}).items())
 
 
 def read_units(size: int, consistent: bool) -> float:
+    """Units of one read: per started 4 KB, halved when eventually consistent."""
     return max(1, math.ceil(size / READ_UNIT_BYTES)) * (1.0 if consistent else 0.5)
 
 
 def write_units(size: int) -> float:
+    """Units of one write: per started 1 KB."""
     return float(max(1, math.ceil(size / WRITE_UNIT_BYTES)))
 
 
@@ -223,6 +227,7 @@ class Probe:
         self.histories: defaultdict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
 
     def current(self) -> str:
+        """The function running on this thread, or the driver when no handler is."""
         return getattr(self._thread, "function", None) or DRIVER
 
     def stash(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -230,6 +235,7 @@ class Probe:
         context["bench_params"] = params
 
     def dynamodb_called(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        """``after-call``: count the call and its estimated units for whoever made it."""
         reads, writes = request_units(model.name, context.get("bench_params", {}), parsed)
         who = self.current()
         with self._lock:
@@ -238,6 +244,7 @@ class Probe:
             self.units[who][1] += writes
 
     def history_read(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        """``after-call`` of GetExecutionHistory: keep each page's events by execution and id."""
         arn = context.get("bench_params", {}).get("executionArn", "")
         with self._lock:
             for event in parsed.get("events", []):
@@ -437,8 +444,7 @@ def run_case(case: Case) -> CaseResult:
 
 
 def load_average() -> tuple[float, float, float]:
-    import os
-
+    """The 1/5/15-minute load now: every case carries its own, the machine is shared."""
     return os.getloadavg()
 
 
@@ -560,6 +566,7 @@ def coefficients(report: ThroughputReport) -> MeasuredCoefficients:
 
 
 def markdown(report: ThroughputReport) -> str:
+    """One row per case, then DynamoDB calls by operation and the machine's load."""
     lines = [
         "| transactions | MaxConcurrency | batch | chunk | tx/s | transitions/tx | Lambda/tx | "
         "DynamoDB calls/tx | RRU/tx | WRU/tx | max history events | executions | wall s | load before | ok |",
@@ -598,6 +605,7 @@ def markdown(report: ThroughputReport) -> str:
 
 
 def cases_from(args: argparse.Namespace) -> list[Case]:
+    """Every combination of volume, MaxConcurrency and batch size asked for (or the quick set)."""
     if args.quick:
         volumes, concurrencies, batch_sizes = [100, 300], [10], args.batch_sizes
     else:
@@ -616,6 +624,7 @@ def cases_from(args: argparse.Namespace) -> list[Case]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the cases, print and write the results; exit 1 if any run lost or duplicated a transaction."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--transactions", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--max-concurrency", type=int, nargs="+", default=[1, 10, 40])

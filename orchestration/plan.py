@@ -52,6 +52,8 @@ class Level(StrEnum):
 
 
 class Frozen(BaseModel):
+    """Data-file models: unknown keys are errors, so a renamed field cannot be silently ignored."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -63,6 +65,7 @@ class LevelCoefficients(Frozen):
     per_map_item: float
 
     def total(self, executions: float, batches: float, items: float) -> float:
+        """The figure for a volume cut into this many executions, batches and Map items."""
         return self.per_execution * executions + self.per_batch * batches + self.per_map_item * items
 
 
@@ -94,6 +97,8 @@ class MeasuredCoefficients(Frozen):
 
 
 class Price(Frozen):
+    """One price with its unit, and whether it was read on AWS's own pages."""
+
     usd: float = Field(ge=0)
     per: str
     verified: bool
@@ -164,6 +169,7 @@ class Costs(BaseModel):
 
     @property
     def total(self) -> float:
+        """The month's bill for what is priced here."""
         return self.step_functions + self.lambda_requests + self.lambda_duration + self.dynamodb
 
 
@@ -201,11 +207,13 @@ class PlanError(ValueError):
 
 
 def load_coefficients() -> MeasuredCoefficients:
+    """The measured figures shipped with the package (refreshed by ``bench/throughput.py``)."""
     text = resources.files(DATA_PACKAGE).joinpath("coefficients.json").read_text()
     return MeasuredCoefficients.model_validate(json.loads(text))
 
 
 def load_prices() -> Prices:
+    """The published prices shipped with the package: one file, dated, with its sources."""
     text = resources.files(DATA_PACKAGE).joinpath("prices.json").read_text()
     return Prices.model_validate(json.loads(text))
 
@@ -236,8 +244,8 @@ def plan_process(
     assumptions: Assumptions,
 ) -> ProcessPlan:
     """Cut one process's monthly volume into runs, executions, batches and items, and add it up."""
-    runs = min(assumptions.runs_per_month, max(transactions, 1))
-    per_run = math.ceil(transactions / runs) if transactions else 0
+    runs = max(1, min(assumptions.runs_per_month, transactions))
+    per_run = math.ceil(transactions / runs)
     batches_per_run = math.ceil(per_run / settings.batch_size)
     executions_per_run = max(1, math.ceil(batches_per_run / settings.max_batches_per_execution))
     items_per_batch = math.ceil(settings.batch_size / settings.chunk_size)
@@ -295,6 +303,7 @@ def plan_process(
 
 
 def costs_of(processes: list[ProcessPlan], prices: Prices) -> Costs:
+    """Every process's usage at the published prices, by what AWS bills separately."""
     return Costs(
         step_functions=sum(p.state_transitions for p in processes) * prices.standard_transition.usd,
         lambda_requests=sum(p.lambda_invocations for p in processes) * prices.lambda_request.usd,

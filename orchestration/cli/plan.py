@@ -31,6 +31,7 @@ def duration(seconds: float) -> str:
 
 
 def process_table(plan: Plan) -> Table:
+    """Per process: how the volume is cut, what it uses, its history and one run's duration."""
     table = Table(title=f"ledgerflow plan: {plan.transactions:,} transactions a month ({plan.env})")
     columns = (
         "process",
@@ -65,6 +66,7 @@ def process_table(plan: Plan) -> Table:
 
 
 def cost_table(plan: Plan) -> Table:
+    """The month's bill by what AWS prices separately."""
     table = Table(title="Monthly cost (USD, on-demand, before free tiers)")
     table.add_column("item")
     table.add_column("USD", justify="right")
@@ -81,6 +83,7 @@ def cost_table(plan: Plan) -> Table:
 
 
 def print_plan(plan: Plan, console: Console) -> None:
+    """Tables, then the assumptions and verdicts in words, so no figure is read without its basis."""
     console.print(process_table(plan))
     console.print(cost_table(plan))
     a = plan.assumptions
