@@ -4,6 +4,7 @@
     .venv/bin/python bench/throughput.py --quick    # 100 and 300 tx x MaxConcurrency 10 x batch 100, 200
     .venv/bin/python bench/throughput.py --transactions 500 --max-concurrency 10 40 --batch-sizes 100
     .venv/bin/python bench/throughput.py --quick --write-coefficients   # refresh the plan's coefficients
+    .venv/bin/python bench/throughput.py --coefficients-from bench/results/throughput-latest.json
 
 Every case is ``orchestration.runner.run_local`` (real handlers, DynamoDB in moto, the HTTP
 finance simulator, ``--faults none``) on ``config/local.yaml`` with the case's values
@@ -639,10 +640,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--write-coefficients", action="store_true", help=f"refresh {COEFFICIENTS_FILE.relative_to(BENCH_DIR.parent)}"
     )
+    parser.add_argument(
+        "--coefficients-from",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="write the plan's coefficients from an earlier run's results (no new runs)",
+    )
+    parser.add_argument("--results-name", default="throughput", help="results file prefix (default throughput)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.case:
         print(run_case(Case.model_validate_json(args.case)).model_dump_json())
+        return 0
+    if args.coefficients_from:
+        earlier = ThroughputReport.model_validate_json(args.coefficients_from.read_text())
+        COEFFICIENTS_FILE.write_text(coefficients(earlier).model_dump_json(indent=2) + "\n")
+        print(f"wrote {COEFFICIENTS_FILE.relative_to(BENCH_DIR.parent)}", file=sys.stderr)
         return 0
     cases = cases_from(args)
     for case in cases:
@@ -664,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(report)
     print(table)
     if not args.no_write:
-        for path in write_results("throughput", report, "# Throughput (local engine, --faults none)\n\n" + table):
+        for path in write_results(args.results_name, report, "# Throughput (local engine, --faults none)\n\n" + table):
             print(f"wrote {path.relative_to(BENCH_DIR.parent)}", file=sys.stderr)
     if args.write_coefficients:
         COEFFICIENTS_FILE.write_text(coefficients(report).model_dump_json(indent=2) + "\n")
