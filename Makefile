@@ -5,12 +5,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+BENCH_NODE_STAMP := bench/node_modules/.installed
+BENCH_ARGS ?=
+FLOOR_ARGS ?=
 ASL_OUT := build/asl
 TRANSACTIONS ?= 300
 FAULTS ?= transient
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install run test lint typecheck validate-asl synth unit e2e clean
+.PHONY: install run test lint typecheck validate-asl synth unit e2e bench clean
 ENV ?= dev
 
 $(STAMP): pyproject.toml
@@ -56,5 +59,16 @@ unit: $(STAMP)
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
 
+$(BENCH_NODE_STAMP): bench/package.json bench/package-lock.json
+	npm ci --prefix bench --no-audit --no-fund --loglevel=error
+	touch $(BENCH_NODE_STAMP)
+
+## Benchmarks (not part of make test; figures depend on the machine's load, which every result records):
+## the engine floor side by side, then end-to-end throughput. Results land in bench/results/.
+## Quick check: make bench BENCH_ARGS=--quick FLOOR_ARGS="--items 300"
+bench: $(STAMP) $(BENCH_NODE_STAMP)
+	$(PY) bench/engine_floor.py $(FLOOR_ARGS)
+	$(PY) bench/throughput.py $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) node_modules build cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules bench/node_modules build cdk.out .pytest_cache .mypy_cache .ruff_cache

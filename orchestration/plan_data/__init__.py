@@ -1,0 +1,1 @@
+"""Data files of ``ledgerflow plan``: measured per-unit coefficients and published AWS prices."""
