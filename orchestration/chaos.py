@@ -33,6 +33,8 @@ from orchestration.scenarios import FaultPlan
 from orchestration.tables import RUNS, TRANSACTIONS
 
 POLL_SECONDS = 0.05
+OUTAGE_END_GRACE_SECONDS = 5.0
+"""How much longer than its set length ``finish`` waits for an outage under way to end."""
 REDELIVERY_SUFFIX = "redelivery"
 
 
@@ -74,6 +76,8 @@ class ScenarioDriver:
         self._seeded: list[SeededRun] = []
         self._processes: list[str] = []
         self._redeliveries: list[dict[str, Any]] = []
+        self._outage_started = threading.Event()
+        self._outage_ended = threading.Event()
 
     def __enter__(self) -> Self:
         if self.plan.crash_after_post:
@@ -111,7 +115,10 @@ class ScenarioDriver:
             self._start_redelivery_run(seeded)
 
     def finish(self) -> None:
-        """After the runs ended: the remaining duplicate run entries arrive late, once the runs are done."""
+        """After the runs ended: an outage under way runs its full length (the alarms must see it end),
+        then the remaining duplicate run entries arrive late, once the runs are done."""
+        if self._outage_started.is_set():
+            self._outage_ended.wait(timeout=self.plan.outage_seconds + OUTAGE_END_GRACE_SECONDS)
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=60)
@@ -206,10 +213,12 @@ class ScenarioDriver:
             if not outage_done:
                 if outage_until is None and posts >= self.plan.outage_after_posts:
                     self.finance.set_outage(True)
+                    self._outage_started.set()
                     self.evidence.outage_started_after_posts = posts
                     outage_until = now + self.plan.outage_seconds
                 elif outage_until is not None and now >= outage_until:
                     self.finance.set_outage(False)
+                    self._outage_ended.set()
                     self.evidence.outage_seconds = self.plan.outage_seconds
                     outage_done = True
             if not flap_done:

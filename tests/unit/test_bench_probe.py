@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from bench.throughput import DRIVER, DYNAMODB_SCALING, Probe, definition_levels, fit_levels, request_units
 from orchestration.config import load_config
-from orchestration.functions import FUNCTIONS
+from orchestration.functions import TASK_FUNCTIONS
 from orchestration.plan import Level
 
 
@@ -40,7 +40,7 @@ def test_the_definition_states_fall_into_execution_batch_and_item_levels() -> No
         "Summarize",
     }
     assert functions["GetTransactions"] == "get-transactions" and functions["PostToFinance"] == "post-to-finance"
-    assert set(functions.values()) == {spec.name for spec in FUNCTIONS} == set(DYNAMODB_SCALING)
+    assert set(functions.values()) == {spec.name for spec in TASK_FUNCTIONS} == set(DYNAMODB_SCALING)
 
 
 def small(name: str) -> dict[str, dict[str, str]]:
