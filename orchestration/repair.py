@@ -77,7 +77,8 @@ def check_process(config: EnvironmentConfig, process: str) -> str:
     raise RepairError(f"unknown process {process!r}{hint}; known: {', '.join(known)}")
 
 
-def _query_all(table: Any, **kwargs: Any) -> list[dict[str, Any]]:
+def query_all(table: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of a query, page after page."""
     items: list[dict[str, Any]] = []
     while True:
         page = table.query(**kwargs)
@@ -90,7 +91,7 @@ def _query_all(table: Any, **kwargs: Any) -> list[dict[str, Any]]:
 def run_ids(tables: Any, config: EnvironmentConfig, process: str) -> list[str]:
     """Every run entry of a process (the runs table's by-process index)."""
     table = tables.Table(RUNS.table_name(config))
-    items = _query_all(table, IndexName=RUN_INDEX, KeyConditionExpression=Key("process").eq(process))
+    items = query_all(table, IndexName=RUN_INDEX, KeyConditionExpression=Key("process").eq(process))
     return sorted({str(item["run_id"]) for item in items})
 
 
@@ -98,7 +99,7 @@ def transactions(tables: Any, config: EnvironmentConfig, runs: Sequence[str]) ->
     table = tables.Table(TRANSACTIONS.table_name(config))
     rows: list[dict[str, Any]] = []
     for run_id in runs:
-        rows += _query_all(table, KeyConditionExpression=Key("run_id").eq(run_id), ConsistentRead=True)
+        rows += query_all(table, KeyConditionExpression=Key("run_id").eq(run_id), ConsistentRead=True)
     return rows
 
 

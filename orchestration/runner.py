@@ -29,6 +29,7 @@ from orchestration.finance_sim import FinanceSimulator, FinanceStats, LedgerEntr
 from orchestration.gates import GateStore
 from orchestration.hcm import SeededRun, seed_run
 from orchestration.reconciliation import invariant_violations, reconcile_rows
+from orchestration.repair import query_all
 from orchestration.repair import transactions as transaction_rows
 from orchestration.scenarios import FaultPlan, parse_faults
 from orchestration.tables import GATE_AUDIT, GATES, RUNS, TRANSACTIONS
@@ -135,7 +136,6 @@ def split(total: int, parts: int) -> list[int]:
 
 def _statuses(engine: Engine, run_id: str, *, status_only: bool = False) -> list[dict[str, Any]]:
     table = engine.tables.Table(TRANSACTIONS.table_name(engine.config))
-    items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": "run_id = :r",
         "ExpressionAttributeValues": {":r": run_id},
@@ -143,12 +143,7 @@ def _statuses(engine: Engine, run_id: str, *, status_only: bool = False) -> list
     if status_only:
         kwargs["ProjectionExpression"] = "#s, attempts"
         kwargs["ExpressionAttributeNames"] = {"#s": "status"}
-    while True:
-        page = table.query(**kwargs)
-        items += page.get("Items", [])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return query_all(table, **kwargs)
 
 
 def executions_of(engine: Engine, process: str, run_id: str) -> list[dict[str, Any]]:

@@ -26,7 +26,6 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -42,14 +41,8 @@ from orchestration.alarms import (
 from orchestration.config import EnvironmentConfig
 from orchestration.functions import FunctionSpec
 from orchestration.infra import naming
-from orchestration.infra.compliance import XRAY_WILDCARD_REASON, acknowledge
-from orchestration.infra.orchestration_stack import (
-    FUNCTION_LOG_RETENTION,
-    MEMORY_MB,
-    RUNTIME,
-    function_environment,
-    powertools_layer_arn,
-)
+from orchestration.infra.lambda_function import ledgerflow_function, powertools_layer_arn
+from orchestration.infra.orchestration_stack import function_environment
 from orchestration.tables import RUNS
 
 MISSING_DATA = {
@@ -148,50 +141,16 @@ class MonitoringStack(Stack):
         environment: dict[str, str],
         statements: list[iam.PolicyStatement],
     ) -> lambda_.Function:
-        config = self.config
-        scope = Construct(self, naming.pascal(spec.name))
-        log_group = logs.LogGroup(
-            scope,
-            "LogGroup",
-            log_group_name=naming.function_log_group_name(config, spec),
-            retention=FUNCTION_LOG_RETENTION,
-            removal_policy=self.removal,
-        )
-        role = iam.Role(
-            scope,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{naming.function_name(config, spec)}: only what this function needs",
-        )
-        function = lambda_.Function(
-            scope,
-            "Function",
-            function_name=naming.function_name(config, spec),
-            description=f"ledgerflow {spec.name} ({config.environment})",
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            handler=spec.handler,
+        return ledgerflow_function(
+            self,
+            self.config,
+            spec,
             code=code,
-            layers=[layer],
-            memory_size=MEMORY_MB,
-            timeout=Duration.seconds(spec.timeout_seconds),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            role=role,
+            layer=layer,
             environment=environment,
+            statements=statements,
+            removal=self.removal,
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_group.log_group_arn],
-            )
-        )
-        for statement in statements:
-            role.add_to_principal_policy(statement)
-        policy = role.node.try_find_child("DefaultPolicy")
-        acknowledge(policy or role, "AwsSolutions-IAM5[Resource::*]", XRAY_WILDCARD_REASON)
-        return function
 
     def _notifier(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> lambda_.Function:
         environment = {

@@ -34,16 +34,9 @@ from orchestration.infra.compliance import (
     XRAY_WILDCARD_REASON,
     acknowledge,
 )
+from orchestration.infra.lambda_function import ledgerflow_function, powertools_layer_arn
 from orchestration.tables import ALL_TABLES, table_environment
 
-# Newest Python runtime in aws-cdk-lib 2.275 (cdk-nag AwsSolutions-L1 follows the installed CDK).
-RUNTIME = lambda_.Runtime.PYTHON_3_14
-# Public Powertools v3 layer, published per Python version and architecture; version 36 carries
-# aws-lambda-powertools[all] 3.31.1 (pydantic v2, aws-xray-sdk). Bump it deliberately.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_VERSION = 36
-MEMORY_MB = 256
-FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 STATE_MACHINE_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
 TABLE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
@@ -66,14 +59,6 @@ TRIGGER_RETRY_ATTEMPTS = 5
 DLQ_RETENTION = Duration.days(14)
 
 _TABLES_BY_ENV = {spec.env_var: spec for spec in ALL_TABLES}
-
-
-def powertools_layer_arn(region: str) -> str:
-    python = RUNTIME.name.removeprefix("python").replace(".", "")
-    return (
-        f"arn:aws:lambda:{region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-        f"AWSLambdaPowertoolsPythonV3-python{python}-arm64:{POWERTOOLS_LAYER_VERSION}"
-    )
 
 
 def function_environment(
@@ -141,55 +126,21 @@ class OrchestrationStack(Stack):
     def _function(
         self, spec: FunctionSpec, code: lambda_.Code, layer: lambda_.ILayerVersion
     ) -> lambda_.Function:
-        config = self.config
-        scope = Construct(self, naming.pascal(spec.name))
-        log_group = logs.LogGroup(
-            scope,
-            "LogGroup",
-            log_group_name=naming.function_log_group_name(config, spec),
-            retention=FUNCTION_LOG_RETENTION,
-            removal_policy=self.removal,
-        )
-        role = iam.Role(
-            scope,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{naming.function_name(config, spec)}: only what this function needs",
-        )
-        function = lambda_.Function(
-            scope,
-            "Function",
-            function_name=naming.function_name(config, spec),
-            description=f"ledgerflow {spec.name} ({config.environment})",
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            handler=spec.handler,
+        return ledgerflow_function(
+            self,
+            self.config,
+            spec,
             code=code,
-            layers=[layer],
-            memory_size=MEMORY_MB,
-            timeout=Duration.seconds(spec.timeout_seconds),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            role=role,
-            environment=function_environment(config, spec, self.state_machine_arns),
+            layer=layer,
+            environment=function_environment(self.config, spec, self.state_machine_arns),
+            statements=self._function_statements(spec),
+            removal=self.removal,
         )
-        for statement in self._function_statements(spec, log_group):
-            role.add_to_principal_policy(statement)
-        policy = role.node.try_find_child("DefaultPolicy")
-        acknowledge(policy or role, "AwsSolutions-IAM5[Resource::*]", XRAY_WILDCARD_REASON)
-        return function
 
-    def _function_statements(
-        self, spec: FunctionSpec, log_group: logs.ILogGroup
-    ) -> list[iam.PolicyStatement]:
+    def _function_statements(self, spec: FunctionSpec) -> list[iam.PolicyStatement]:
+        """What ``spec`` may do beyond writing its own logs: its tables, key, finance secret, runs."""
         config = self.config
-        statements = [
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_group.log_group_arn],
-            )
-        ]
+        statements: list[iam.PolicyStatement] = []
         reads = [_TABLES_BY_ENV[name] for name in spec.reads]
         writes = [_TABLES_BY_ENV[name] for name in spec.writes]
         if reads:

@@ -205,7 +205,7 @@ def test_bad_arguments_are_named(config: EnvironmentConfig, kwargs: dict[str, An
 
 
 def test_the_packaged_data_loads_with_its_provenance() -> None:
-    from orchestration.infra.orchestration_stack import MEMORY_MB
+    from orchestration.infra.lambda_function import MEMORY_MB
 
     prices, coefficients = load_prices(), load_coefficients()
     assert prices.sources and prices.not_verified and prices.checked_on
