@@ -12,16 +12,23 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.table import Table
 
 from orchestration.aws import AwsTarget, finance_url_parameter
 from orchestration.cli.app import app
-from orchestration.cli.common import EndpointOption, EnvOption, fail, out
-from orchestration.config import ConfigError, EnvironmentConfig, load_config
+from orchestration.cli.common import (
+    FAILURE,
+    EndpointOption,
+    EnvOption,
+    config_for,
+    fail,
+    out,
+    reporting_aws_errors,
+)
+from orchestration.config import EnvironmentConfig
 from orchestration.ledger import LedgerUnavailable, fetch_ledger
 from orchestration.repair import RepairError, check_process, failures, reconcile, redrive
 
@@ -38,47 +45,37 @@ Process = Annotated[str, typer.Argument(help="business process, as named in the 
 
 def setup(env: str, config_file: Path | None, process: str, period: str | None = None) -> EnvironmentConfig:
     """Validate every argument before any AWS call: the config, the process name, the period."""
+    config = config_for(env, config_file)
     try:
-        config = load_config(env, path=config_file)
         check_process(config, process)
-    except (ConfigError, RepairError) as exc:
+    except RepairError as exc:
         raise fail(str(exc)) from exc
     if period is not None and not PERIOD.match(period):
         raise fail(f"--period: {period!r} is not YYYY-MM (month 01-12)")
     return config
 
 
-def aws(config: EnvironmentConfig, endpoint_url: str | None) -> tuple[Any, Any]:
-    """The DynamoDB resource and Step Functions client of the target (AWS, or an endpoint)."""
-    target = AwsTarget(config.region, endpoint_url)
-    return target.resource("dynamodb"), target.client("stepfunctions")
-
-
-def guarded(call: Callable[[], T]) -> T:
+def guarded(call: Callable[[], T], target: AwsTarget) -> T:
     """Run one repair call; AWS, finance and repair errors become one clear message, never a traceback."""
-    try:
-        return call()
-    except RepairError as exc:
-        raise fail(str(exc)) from exc
-    except LedgerUnavailable as exc:
-        raise fail(f"finance ledger: {exc}", code=1) from exc
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise fail(f"AWS {exc.operation_name}: {error.get('Code')}: {error.get('Message')}", code=1) from exc
-    except BotoCoreError as exc:
-        raise fail(f"AWS: {exc}", code=1) from exc
+    with reporting_aws_errors(target):
+        try:
+            return call()
+        except RepairError as exc:
+            raise fail(str(exc)) from exc
+        except LedgerUnavailable as exc:
+            raise fail(f"finance ledger: {exc}", code=FAILURE) from exc
 
 
-def finance_url(config: EnvironmentConfig, given: str | None, endpoint_url: str | None) -> str:
+def finance_url(config: EnvironmentConfig, given: str | None, target: AwsTarget) -> str:
     """The finance API to reconcile against: given, configured, or the simulator `local serve` published."""
     if given:
         return given
     if config.finance.base_url != "simulator":
         return str(config.finance.base_url)
-    if endpoint_url:
-        ssm = AwsTarget(config.region, endpoint_url).client("ssm")
+    if target.endpoint_url:
+        ssm = target.client("ssm")
         name = finance_url_parameter(config)
-        return str(guarded(lambda: ssm.get_parameter(Name=name))["Parameter"]["Value"])
+        return str(guarded(lambda: ssm.get_parameter(Name=name), target)["Parameter"]["Value"])
     raise fail(
         f"config {config.environment}: finance.base_url is the local simulator; pass --endpoint-url of "
         "`ledgerflow local serve` or --finance-url (the URL a running simulator printed)"
@@ -97,10 +94,11 @@ def reconcile_command(
 ) -> None:
     """Compare HCM totals with the finance ledger per period and list every difference (exit 1 if any)."""
     config = setup(env, config_file, process, period)
-    url = finance_url(config, finance, endpoint_url)
-    tables, _ = aws(config, endpoint_url)
-    ledger = guarded(lambda: fetch_ledger(url, timeout_seconds=config.finance.timeout_seconds * 5))
-    result = guarded(lambda: reconcile(tables, config, ledger, process, period=period))
+    target = AwsTarget(config.region, endpoint_url)
+    url = finance_url(config, finance, target)
+    tables = target.resource("dynamodb")
+    ledger = guarded(lambda: fetch_ledger(url, timeout_seconds=config.finance.timeout_seconds * 5), target)
+    result = guarded(lambda: reconcile(tables, config, ledger, process, period=period), target)
     if as_json:
         typer.echo(json.dumps(result.model_dump(mode="json") | {"ok": result.ok}, indent=2))
     else:
@@ -156,8 +154,9 @@ def failures_command(
 ) -> None:
     """List the failed and rejected transactions of a process with their reasons and attempts."""
     config = setup(env, config_file, process, period)
-    tables, _ = aws(config, endpoint_url)
-    rows = guarded(lambda: failures(tables, config, process, run_id=run, period=period))
+    target = AwsTarget(config.region, endpoint_url)
+    tables = target.resource("dynamodb")
+    rows = guarded(lambda: failures(tables, config, process, run_id=run, period=period), target)
     if as_json:
         typer.echo(json.dumps([row.model_dump() for row in rows], indent=2))
         return
@@ -180,8 +179,9 @@ def redrive_command(
 ) -> None:
     """Re-submit failed (and stranded pending) transactions of finished runs; posted ones are never re-posted."""
     config = setup(env, config_file, process)
-    tables, sfn = aws(config, endpoint_url)
-    result = guarded(lambda: redrive(tables, sfn, config, process, run_id=run))
+    target = AwsTarget(config.region, endpoint_url)
+    tables, sfn = target.resource("dynamodb"), target.client("stepfunctions")
+    result = guarded(lambda: redrive(tables, sfn, config, process, run_id=run), target)
     if as_json:
         typer.echo(json.dumps(result.model_dump() | {"resubmitted": result.resubmitted}, indent=2))
         return
