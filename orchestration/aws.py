@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -72,7 +73,9 @@ class AwsTarget:
     region: str
     endpoint_url: str | None = None
 
+    @cached_property
     def session(self) -> boto3.Session:
+        """One session per target: credentials are resolved once, not for every client."""
         if is_local_endpoint(self.endpoint_url) and boto3.Session().get_credentials() is None:
             return boto3.Session(
                 region_name=self.region, aws_access_key_id=LOCAL_ACCESS_KEY, aws_secret_access_key=LOCAL_ACCESS_KEY
@@ -80,11 +83,11 @@ class AwsTarget:
         return boto3.Session(region_name=self.region)
 
     def client(self, service: str) -> Any:
-        session: Any = self.session()
+        session: Any = self.session
         return session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
 
     def resource(self, service: str) -> Any:
-        session: Any = self.session()
+        session: Any = self.session
         return session.resource(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
 
     @property

@@ -183,9 +183,15 @@ def wait_for_runs(
     """
     deadline = time.monotonic() + timeout_seconds
     while True:
-        finished = all(run_done(engine, process, run_id) for process, run_id in runs.items())
+        executions = {process: executions_of(engine, process, run_id) for process, run_id in runs.items()}
+        finished = all(run_done(engine, listed) for listed in executions.values())
         if on_progress:
-            on_progress([progress_of(engine, process, run_id, totals[process]) for process, run_id in runs.items()])
+            on_progress(
+                [
+                    progress_of(engine, process, run_id, totals[process], executions[process])
+                    for process, run_id in runs.items()
+                ]
+            )
         if finished:
             return
         if time.monotonic() > deadline:
@@ -193,9 +199,8 @@ def wait_for_runs(
         time.sleep(poll_seconds)
 
 
-def run_done(engine: Engine, process: str, run_id: str) -> bool:
+def run_done(engine: Engine, executions: list[dict[str, Any]]) -> bool:
     """The run's newest execution ended and did not hand over to a continuation."""
-    executions = executions_of(engine, process, run_id)
     if not run_finished(executions):
         return False
     if executions[-1]["status"] != "SUCCEEDED":
@@ -204,7 +209,9 @@ def run_done(engine: Engine, process: str, run_id: str) -> bool:
     return "next_execution" not in output
 
 
-def progress_of(engine: Engine, process: str, run_id: str, total: int) -> ProcessProgress:
+def progress_of(
+    engine: Engine, process: str, run_id: str, total: int, executions: list[dict[str, Any]]
+) -> ProcessProgress:
     items = _statuses(engine, run_id, status_only=True)
     counts = Counter(item["status"] for item in items)
     run = engine.tables.Table(RUNS.table_name(engine.config)).get_item(Key={"run_id": run_id}).get("Item", {})
@@ -217,7 +224,7 @@ def progress_of(engine: Engine, process: str, run_id: str, total: int) -> Proces
         pending=counts[TransactionStatus.PENDING.value],
         retrying=_retries(engine.stats, process, items),
         paused=run.get("status") == "paused",
-        executions=len(executions_of(engine, process, run_id)),
+        executions=len(executions),
     )
 
 

@@ -44,8 +44,10 @@ ProcessArgument = Annotated[str, typer.Argument(help="business process, e.g. pay
 class GateCommand:
     """The config, target and clients one gate command needs."""
 
-    def __init__(self, env: str, endpoint_url: str | None) -> None:
+    def __init__(self, env: str, endpoint_url: str | None, process: str | None = None) -> None:
         self.config: EnvironmentConfig = config_for(env)
+        if process is not None:
+            known_process(self.config, process)
         self.target = AwsTarget(self.config.region, endpoint_url or endpoint_from_environment())
         self.dynamodb = self.target.client("dynamodb")
         self.gates_table = GATES.table_name(self.config)
@@ -108,8 +110,7 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """One gate, and how many of the process's executions are running or paused on it."""
-    cmd = GateCommand(env, endpoint_url)
-    known_process(cmd.config, process)
+    cmd = GateCommand(env, endpoint_url, process)
     sfn = cmd.target.client("stepfunctions")
     with reporting_aws_errors(cmd.target, table=cmd.gates_table):
         gate = cmd.store.get(process)
@@ -148,8 +149,7 @@ def close(
     as_json: JsonOption = False,
 ) -> None:
     """Close a gate: the batch in flight finishes, then the process's executions pause."""
-    cmd = GateCommand(env, endpoint_url)
-    known_process(cmd.config, process)
+    cmd = GateCommand(env, endpoint_url, process)
     if not reason.strip():
         raise fail("--reason must not be empty: the audit history records why a gate was closed")
     gate = change(cmd, process, open_=False, reason=reason)
@@ -168,8 +168,7 @@ def open_gate(
     as_json: JsonOption = False,
 ) -> None:
     """Open a gate and resume the process's paused executions at once."""
-    cmd = GateCommand(env, endpoint_url)
-    known_process(cmd.config, process)
+    cmd = GateCommand(env, endpoint_url, process)
     gate = change(cmd, process, open_=True, reason=reason)
     runs_table = RUNS.table_name(cmd.config)
     with reporting_aws_errors(cmd.target, table=runs_table):
@@ -190,8 +189,7 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """Every change of a gate: who, when, old -> new, and why."""
-    cmd = GateCommand(env, endpoint_url)
-    known_process(cmd.config, process)
+    cmd = GateCommand(env, endpoint_url, process)
     audit_table = GATE_AUDIT.table_name(cmd.config)
     with reporting_aws_errors(cmd.target, table=audit_table):
         records = cmd.store.history(process)
