@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
@@ -140,7 +141,7 @@ TRANSIENT_ERRORS: tuple[str, ...] = (
 
 
 class JournalEntry(BaseModel):
-    """Wire shape of ``POST /journal-entries``.
+    """Wire shape of one entry of ``POST /journal-entries/batch``.
 
     Shape checks happen here so malformed HCM data fails fast in the Lambda;
     business checks (known account, accepted currency) stay with the finance
@@ -171,6 +172,21 @@ class PostResult(BaseModel):
 
     ledger_id: str
     duplicate: bool
+
+
+class _BatchItem(BaseModel):
+    """One entry's answer inside a batch response."""
+
+    idempotency_key: str
+    status: int
+    ledger_id: str | None = None
+    duplicate: bool = False
+    error: str | None = None
+    message: str = ""
+
+
+class _BatchResponse(BaseModel):
+    results: list[_BatchItem]
 
 
 # -- client -------------------------------------------------------------------
@@ -215,35 +231,33 @@ class FinanceClient:
 
     # -- public API -----------------------------------------------------------
 
-    def post_entry(self, entry: JournalEntry, idempotency_key: str) -> PostResult:
-        """Post one journal entry; raises a ``FinanceError`` subclass on failure.
+    def post_entries(self, entries: Sequence[tuple[str, JournalEntry]]) -> list[PostResult | FinanceRejected]:
+        """Post (idempotency key, entry) pairs in one request; one answer per entry, in order.
 
-        The idempotency key must be stable across retries of the same business
-        transaction: it is what turns "timed out, but actually recorded" into a
-        harmless ``duplicate=True`` on the next attempt.
+        The keys must be stable across retries of the same business transactions: they turn
+        "timed out, but actually recorded" into a harmless ``duplicate=True`` on the next
+        attempt. An entry the finance system refuses comes back as a ``FinanceRejected``; a
+        failure of the whole request raises a ``FinanceError`` subclass.
         """
-        if not idempotency_key:
-            raise ValueError("idempotency_key must be non-empty")
+        if not entries or any(not key for key, _ in entries):
+            raise ValueError("post_entries needs entries, each with a non-empty idempotency key")
         headers = self._headers()
         headers["Content-Type"] = "application/json"
-        headers["Idempotency-Key"] = idempotency_key
+        body = {"entries": [{"idempotency_key": key, "entry": entry.model_dump(mode="json")} for key, entry in entries]}
         status, resp_headers, data = self._request(
-            "POST",
-            "/journal-entries",
-            body=entry.model_dump_json().encode(),
-            headers=headers,
+            "POST", "/journal-entries/batch", body=json.dumps(body).encode(), headers=headers
         )
-        if status not in (200, 201):
+        if status != 200:
             raise _error_for(status, resp_headers, data)
         try:
-            return PostResult.model_validate_json(data)
+            results = _BatchResponse.model_validate_json(data).results
         except ValidationError as exc:
-            # Treated as transient: the entry may have landed, and a retry with
-            # the same key is safe and will return a clean dedup answer.
-            raise FinanceUnavailable(
-                f"malformed success response ({status}): {data[:200]!r}",
-                status=status,
-            ) from exc
+            # Treated as transient: the entries may have landed, and a retry with
+            # the same keys is safe and will return clean dedup answers.
+            raise FinanceUnavailable(f"malformed batch response ({status}): {data[:200]!r}", status=status) from exc
+        if [r.idempotency_key for r in results] != [key for key, _ in entries]:
+            raise FinanceUnavailable("batch response does not answer the posted keys in order", status=status)
+        return [_entry_answer(result) for result in results]
 
     def health(self) -> float:
         """Probe ``GET /health``; return the round-trip latency in seconds."""
@@ -328,6 +342,14 @@ def _retry_after(headers: dict[str, str]) -> float | None:
             match = _RETRY_AFTER_RE.match(value)
             return float(match.group(1)) if match else None
     return None
+
+
+def _entry_answer(result: _BatchItem) -> PostResult | FinanceRejected:
+    if result.status in (200, 201) and result.ledger_id:
+        return PostResult(ledger_id=result.ledger_id, duplicate=result.duplicate)
+    if 400 <= result.status < 500:
+        return FinanceRejected(result.error or f"http_{result.status}", result.message, status=result.status)
+    raise FinanceUnavailable(f"entry {result.idempotency_key}: unexpected answer {result.status}", status=result.status)
 
 
 def _error_for(status: int, headers: dict[str, str], data: bytes) -> FinanceError:

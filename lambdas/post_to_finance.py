@@ -1,13 +1,14 @@
 """PostToFinance: posts the journal lines of one Map item to the finance system.
 
-Each line is posted through a Powertools idempotent function keyed on
-``process:transaction_id`` and sent with the same value as the finance system's
-``Idempotency-Key``, so a retried invocation or a duplicated HCM delivery never creates a
-second ledger entry. Lines the finance system refuses (4xx) are rejections. When any line
-hits a transient error the invocation raises that error's name *after* trying every line:
-Step Functions ``Retry`` then re-invokes the whole item, and lines already posted come back
-from the idempotency store without another HTTP call. The error message carries the
-outcome so far, so the ``Catch`` path can record each line exactly.
+The lines go in one batch request; every line carries the idempotency key
+``process:transaction_id``, so a retried invocation or a duplicated HCM delivery never creates a
+second ledger entry: a repeat gets the first post's ledger id back. Lines the finance system
+refuses (4xx) are rejections, each with its own reason. When the request hits a transient error
+the invocation raises that error's name: Step Functions ``Retry`` re-invokes the whole item,
+and the error message carries the outcome, so the ``Catch`` path can record each line exactly.
+A chunk that posted completely is kept in the Powertools idempotency store (one record per
+chunk, not per line: two DynamoDB writes per Map item), so a duplicate invocation of the same
+chunk is answered without posting again.
 """
 
 from __future__ import annotations
@@ -50,12 +51,6 @@ class PostInput(StrictModel):
     retry_count: int = Field(default=0, ge=0)
 
 
-class PostRequest(StrictModel):
-    idempotency_key: str
-    attempt: int
-    line: JournalLine
-
-
 @cache
 def _client(base_url: str, timeout_seconds: float, token_secret: str | None) -> FinanceClient:
     """One pooled client per configuration (cached for the container's lifetime)."""
@@ -75,64 +70,101 @@ def finance_client() -> FinanceClient:
     )
 
 
+def journal_entry(line: JournalLine) -> JournalEntry:
+    return JournalEntry(
+        transaction_id=line.transaction_id,
+        account=line.account,
+        amount=line.amount,
+        currency=line.currency,
+        period=line.period,
+        cost_centre=line.cost_centre,
+        employee=line.employee,
+        description=line.description,
+    )
+
+
+def _post_chunk(batch: PostInput) -> tuple[PostOutcome, list[Exception]]:
+    """One batch request for the chunk's lines; each line keeps its own answer."""
+    attempt = batch.retry_count + 1
+    outcome = PostOutcome(attempt=attempt)
+    if not batch.entries:
+        return outcome, []
+    keyed = [(f"{batch.process}:{line.transaction_id}", line) for line in batch.entries]
+    try:
+        answers = finance_client().post_entries([(key, journal_entry(line)) for key, line in keyed])
+    except FinanceRejected as exc:
+        outcome.rejected = [
+            Rejection(transaction_id=line.transaction_id, reason=f"finance: {exc}") for line in batch.entries
+        ]
+        return outcome, []
+    except FinanceError as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        outcome.failed = [Failed(transaction_id=line.transaction_id, reason=reason) for line in batch.entries]
+        return outcome, [exc]
+    for (_, line), answer in zip(keyed, answers, strict=True):
+        if isinstance(answer, FinanceRejected):
+            outcome.rejected.append(Rejection(transaction_id=line.transaction_id, reason=f"finance: {answer}"))
+        else:
+            outcome.posted.append(
+                Posted(
+                    transaction_id=line.transaction_id,
+                    ledger_id=answer.ledger_id,
+                    duplicate=answer.duplicate,
+                    attempt=attempt,
+                )
+            )
+    return outcome, []
+
+
+class ChunkNotPosted(Exception):
+    """Raised inside the idempotent scope so a chunk with transient errors leaves no stored result."""
+
+    def __init__(self, outcome: PostOutcome, transient: list[Exception]) -> None:
+        super().__init__(outcome.model_dump_json())
+        self.outcome = outcome
+        self.transient = transient
+
+
 @cache
-def _idempotent_post(table_name: str) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
+def _idempotent_chunk(table_name: str) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
     config = IdempotencyConfig(
-        event_key_jmespath="idempotency_key",
+        event_key_jmespath="[process, run_id, entries[*].transaction_id]",
         expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
     )
     persistence = DynamoDBPersistenceLayer(table_name=table_name)
 
-    @idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)
-    def post_once(request: PostRequest) -> dict[str, Any]:
-        line = request.line
-        result = finance_client().post_entry(
-            JournalEntry(
-                transaction_id=line.transaction_id,
-                account=line.account,
-                amount=line.amount,
-                currency=line.currency,
-                period=line.period,
-                cost_centre=line.cost_centre,
-                employee=line.employee,
-                description=line.description,
-            ),
-            idempotency_key=request.idempotency_key,
-        )
-        return {"ledger_id": result.ledger_id, "duplicate": result.duplicate, "attempt": request.attempt}
+    @idempotent_function(data_keyword_argument="batch", config=config, persistence_store=persistence)
+    def post_once(batch: PostInput) -> dict[str, Any]:
+        outcome, transient = _post_chunk(batch)
+        if transient:
+            raise ChunkNotPosted(outcome, transient)
+        return outcome.model_dump(mode="json")
 
     return config, post_once
 
 
 def post_lines(batch: PostInput, context: LambdaContext | None = None) -> tuple[PostOutcome, list[Exception]]:
-    """Post every line once; returns the outcome and the transient errors met."""
-    config, post_once = _idempotent_post(tables().idempotency)
+    """Post every line once; returns the outcome and the transient errors met.
+
+    A chunk that posted completely is stored under its idempotency record, so the same chunk
+    invoked again (a duplicate task, a Lambda service retry) is answered without HTTP calls; a
+    chunk with transient errors stores nothing, and its retry re-posts every line under the
+    same keys, which the finance system answers with the first post's ledger id.
+    """
+    config, post_once = _idempotent_chunk(tables().idempotency)
     if context is not None:
         config.register_lambda_context(context)
-    attempt = batch.retry_count + 1
-    outcome = PostOutcome(attempt=attempt)
-    transient: list[Exception] = []
-    for line in batch.entries:
-        request = PostRequest(
-            idempotency_key=f"{batch.process}:{line.transaction_id}", attempt=attempt, line=line
+    try:
+        return PostOutcome.model_validate(post_once(batch=batch)), []
+    except ChunkNotPosted as exc:
+        return exc.outcome, exc.transient
+    except IdempotencyAlreadyInProgressError:
+        reason = "the same chunk is being posted by another task"
+        outcome = PostOutcome(
+            attempt=batch.retry_count + 1,
+            failed=[Failed(transaction_id=line.transaction_id, reason=reason) for line in batch.entries],
         )
-        try:
-            result = post_once(request=request)
-        except FinanceRejected as exc:
-            outcome.rejected.append(Rejection(transaction_id=line.transaction_id, reason=f"finance: {exc}"))
-        except IdempotencyAlreadyInProgressError:
-            transient.append(FinanceUnavailable("the same transaction is being posted by another task"))
-            outcome.failed.append(
-                Failed(transaction_id=line.transaction_id, reason="post already in progress")
-            )
-        except FinanceError as exc:
-            transient.append(exc)
-            outcome.failed.append(
-                Failed(transaction_id=line.transaction_id, reason=f"{type(exc).__name__}: {exc}")
-            )
-        else:
-            outcome.posted.append(Posted(transaction_id=line.transaction_id, **result))
-    return outcome, transient
+        return outcome, [FinanceUnavailable(reason)]
 
 
 @logger.inject_lambda_context

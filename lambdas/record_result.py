@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from lambdas.handler_support import parse
 from lambdas.models import ChunkCounts, PostOutcome, RecordInput, TaskFailure, TransactionStatus
 from lambdas.observability import logger, metrics, tracer
-from lambdas.store import record_outcome
+from lambdas.store import record_outcome, record_posted
 
 
 def outcome_from_failure(failure: TaskFailure) -> PostOutcome | None:
@@ -47,16 +47,8 @@ def record(event: RecordInput) -> ChunkCounts:
         outcome = outcome_from_failure(event.failure)
     done: set[str] = set()
     if outcome is not None:
-        for posted in outcome.posted:
-            record_outcome(
-                event.run_id,
-                posted.transaction_id,
-                TransactionStatus.POSTED,
-                attempts=posted.attempt,
-                ledger_id=posted.ledger_id,
-            )
-            done.add(posted.transaction_id)
-            counts.posted += 1
+        counts.posted += record_posted(event.run_id, outcome.posted)
+        done.update(posted.transaction_id for posted in outcome.posted)
         for rejection in outcome.rejected:
             record_outcome(
                 event.run_id,

@@ -17,7 +17,7 @@ import boto3
 from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
-from lambdas.models import TransactionStatus
+from lambdas.models import Posted, TransactionStatus
 from lambdas.settings import tables
 
 BATCH_GET_LIMIT = 100
@@ -159,6 +159,32 @@ def record_outcome(
             return False
         raise
     return True
+
+
+def record_posted(run_id: str, posted: Iterable[Posted]) -> int:
+    """Record posted transactions with BatchWriteItem (25 rows per call); returns the rows written.
+
+    A posted outcome is confirmed by the finance system under the transaction's idempotency key,
+    so it is right whatever the row said before: each row is read (BatchGetItem) and written back
+    whole with the outcome, instead of one conditional ``UpdateItem`` per transaction. A stale
+    failure reason is dropped. An id with no HCM row writes nothing.
+    """
+    outcomes = {p.transaction_id: p for p in posted}
+    rows = load_transactions(run_id, outcomes)
+    written = 0
+    with _table(tables().transactions).batch_writer(overwrite_by_pkeys=["run_id", "transaction_id"]) as writer:
+        for tid, row in rows.items():
+            outcome = outcomes[tid]
+            row.pop("reason", None)
+            row.update(
+                status=TransactionStatus.POSTED.value,
+                attempts=outcome.attempt,
+                ledger_id=outcome.ledger_id,
+                updated_at=now_iso(),
+            )
+            writer.put_item(Item=row)
+            written += 1
+    return written
 
 
 def status_counts(run_id: str) -> dict[str, int]:

@@ -8,18 +8,25 @@ reproduces each of them on demand over a *real* socket.  Nothing is mocked:
 the production ``FinanceClient`` talks to it exactly as it would talk to the
 real system.
 
-Fault handling order for ``POST /journal-entries`` mirrors where each failure
-happens in the real stack:
+Entries are posted in batches: ``POST /journal-entries/batch`` with
+``{"entries": [{"idempotency_key": K, "entry": {...}}, ...]}`` (at most
+``MAX_BATCH_ENTRIES``) answers ``{"results": [...]}``, one result per entry in
+order, each with its own status: 201 created, 200 duplicate (the key was seen
+before: same ``ledger_id``), or 400/422 with the ``error`` code of a refusal.
+A request-level failure (the faults below) applies to the whole batch.
+
+Fault handling order for a POST mirrors where each failure happens in the
+real stack:
 
 1. outage              -> 503 ``{"error": "outage"}``
 2. auth                -> 401 ``{"error": "unauthorized"}``
 3. reset               -> socket closed without a response, nothing recorded
 4. capacity / overload -> 503 ``{"error": "database_overloaded"}``
 5. throttle            -> 429 ``{"error": "throttled"}`` + ``Retry-After: 1``
-6. validation + record -> 400 / 422 / 201 / 200 (duplicate)
+6. validation + record -> per entry: 400 / 422 / 201 / 200 (duplicate)
 7. slow                -> the response is delayed *after* the entry is
    recorded, so a client that times out and retries with the same
-   idempotency key must get the dedup answer, never a second entry.
+   idempotency keys must get the dedup answers, never a second entry.
 """
 
 from __future__ import annotations
@@ -56,6 +63,10 @@ FAULT_KINDS: tuple[str, ...] = (
     "outage",
 )
 
+MAX_BATCH_ENTRIES = 100
+"""The most entries one batch request may carry."""
+BATCH_PATH = "/journal-entries/batch"
+
 MAX_BODY_BYTES = 1 << 20
 """Refuse absurd bodies instead of buffering them (the real facade does too)."""
 
@@ -79,14 +90,14 @@ class FinanceFaults(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     capacity: int | None = Field(default=None, ge=0)
-    """Max concurrent in-flight POSTs; above it the DB reports overload."""
+    """Max concurrent in-flight POSTs (batches); above it the DB reports overload."""
     overload_rate: float = Field(default=0, ge=0, le=1)
     throttle_rate: float = Field(default=0, ge=0, le=1)
     slow_rate: float = Field(default=0, ge=0, le=1)
     slow_seconds: float = Field(default=2.0, ge=0)
     reset_rate: float = Field(default=0, ge=0, le=1)
     latency_seconds: float = Field(default=0, ge=0)
-    """Commit time of every accepted post, spent in flight: what makes concurrent posts pile up."""
+    """Commit time of every accepted batch, spent in flight: what makes concurrent posts pile up."""
     outage: bool = False
     seed: int = 0
 
@@ -117,9 +128,9 @@ class FinanceStats(BaseModel):
     posted: int = 0
     """New ledger entries created."""
     duplicates_absorbed: int = 0
-    """POSTs answered from the idempotency table instead of creating an entry."""
+    """Entries answered from the idempotency table instead of creating an entry."""
     rejected: int = 0
-    """Permanent rejections: 400 (bad request), 401 (auth) and 422 (validation)."""
+    """Permanent rejections: 400 (bad request), 401 (auth) and 422 (validation), per entry or request."""
     faults_injected: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
     max_concurrent: int = 0
     """Peak number of simultaneously in-flight POSTs."""
@@ -283,13 +294,14 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.sim
         sim._count("requests")
         body = self._read_body()
-        if self._path != "/journal-entries":
+        if self._path != BATCH_PATH:
             self._send(_Reply(status=404, body={"error": "not_found"}))
             return
-        process = (self.headers.get("Idempotency-Key") or "").partition(":")[0]
+        batch = _batch_request(body)
+        process = batch[0][0].partition(":")[0] if isinstance(batch, list) else ""
         sim._enter(process)
         try:
-            reply = self._post(body)
+            reply = self._post(batch)
         finally:
             # Leave *before* answering: once the client has its response the
             # request must no longer count against capacity, or a caller that
@@ -300,8 +312,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(reply)
 
-    def _post(self, body: bytes | None) -> _Reply | None:
-        """Decide the answer to one POST; None means "reset the connection"."""
+    def _post(self, batch: list[tuple[str, Any]] | _Reply) -> _Reply | None:
+        """Decide the answer to one batch POST; None means "reset the connection"."""
         sim = self.server.sim
         gated = self._gate()
         if gated is not None:
@@ -320,7 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
         if draws.throttle < faults.throttle_rate:
             sim._count_fault("throttle")
             return _Reply(status=429, body={"error": "throttled"}, headers={"Retry-After": "1"})
-        reply = sim._record(body, self.headers.get("Idempotency-Key"))
+        reply = sim._record_batch(batch) if isinstance(batch, list) else sim._refuse(batch)
         if faults.latency_seconds:
             sim._stopping.wait(faults.latency_seconds)
         if draws.slow < faults.slow_rate:
@@ -483,18 +495,24 @@ class FinanceSimulator:
             self._stats.rejected += 1
         return _Reply(status=status, body={"error": code, "message": message})
 
-    def _record(self, body: bytes | None, key: str | None) -> _Reply:
-        """Validate, then create or dedupe the entry atomically."""
-        if not key:
-            return self._reject(400, "missing_idempotency_key", "Idempotency-Key header required")
-        if body is None:
-            return self._reject(400, "invalid_body", "unreadable request body")
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return self._reject(400, "invalid_json", "body is not valid JSON")
+    def _refuse(self, reply: _Reply) -> _Reply:
+        """A whole batch request refused before any entry was looked at."""
+        with self._lock:
+            self._stats.rejected += 1
+        return reply
+
+    def _record_batch(self, batch: list[tuple[str, Any]]) -> _Reply:
+        """Record each entry of a well-formed batch on its own: one result per entry, in order."""
+        results = []
+        for key, data in batch:
+            reply = self._record(data, key)
+            results.append({"idempotency_key": key, "status": reply.status, **reply.body})
+        return _Reply(status=200, body={"results": results})
+
+    def _record(self, data: Any, key: str) -> _Reply:
+        """Validate one entry, then create or dedupe it atomically."""
         if not isinstance(data, dict):
-            return self._reject(422, "invalid_request", "body must be an object")
+            return self._reject(422, "invalid_request", "entry must be an object")
         for name in _TEXT_FIELDS:
             value = data.get(name)
             if not isinstance(value, str):
@@ -539,3 +557,29 @@ class FinanceSimulator:
             self._by_key[key] = ledger_id
             self._stats.posted += 1
         return _Reply(status=201, body={"ledger_id": ledger_id, "duplicate": False})
+
+
+def _batch_request(body: bytes | None) -> list[tuple[str, Any]] | _Reply:
+    """The (idempotency key, entry) pairs of a batch body, or the 400 that refuses the whole request."""
+
+    def refused(code: str, message: str) -> _Reply:
+        return _Reply(status=400, body={"error": code, "message": message})
+
+    if body is None:
+        return refused("invalid_body", "unreadable request body")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return refused("invalid_json", "body is not valid JSON")
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_BATCH_ENTRIES:
+        return refused("invalid_request", f"entries must be a list of 1 to {MAX_BATCH_ENTRIES} items")
+    batch: list[tuple[str, Any]] = []
+    for position, item in enumerate(entries):
+        key = item.get("idempotency_key") if isinstance(item, dict) else None
+        if not isinstance(key, str) or not key:
+            return refused("missing_idempotency_key", f"entries[{position}].idempotency_key must be a non-empty string")
+        batch.append((key, item.get("entry")))
+    if len({key for key, _ in batch}) != len(batch):
+        return refused("duplicate_idempotency_key", "each idempotency_key may appear once per batch")
+    return batch

@@ -8,18 +8,18 @@ finance client, never inside ``lambdas/``: the handler code that runs is the dep
 The crash is raised inside the Powertools idempotent function, which (like a runtime that
 dies mid-call and whose in-progress record has expired) leaves no completed idempotency
 record, so the retry really reaches the finance system again: only the finance-side
-``Idempotency-Key`` stands between a retry and a second ledger entry.
+idempotency keys stand between a retry and a second ledger entry.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from lambdas.finance_client import FinanceClient, JournalEntry, PostResult
+from lambdas.finance_client import FinanceClient, FinanceRejected, JournalEntry, PostResult
 from orchestration.engine.lambda_runtime import LocalLambdaRuntime
 
 CRASH_ERROR = "Runtime.ExitError"
@@ -33,7 +33,7 @@ class LambdaRuntimeCrash(Exception):
 
 
 class CrashAfterPost:
-    """Makes a seeded share of post invocations crash right after their first accepted post.
+    """Makes a seeded share of post invocations crash right after the finance system accepted their batch.
 
     By default only first attempts crash, so Step Functions' retry of the crash error gets a
     clean second try and the scenario proves that the retry posts nothing twice. With
@@ -74,24 +74,29 @@ class CrashAfterPost:
     @contextmanager
     def installed(self, runtime: LocalLambdaRuntime) -> Iterator[CrashAfterPost]:
         """Wrap the finance client's post for the engine's lifetime and register the interceptor."""
-        original = FinanceClient.post_entry
+        original = FinanceClient.post_entries
         crash = self
 
-        def post_entry(self: FinanceClient, entry: JournalEntry, idempotency_key: str) -> PostResult:
-            result = original(self, entry, idempotency_key)
-            if getattr(crash._armed, "value", False):
+        def post_entries(
+            self: FinanceClient, entries: Sequence[tuple[str, JournalEntry]]
+        ) -> list[PostResult | FinanceRejected]:
+            answers = original(self, entries)
+            accepted = [
+                key for (key, _), answer in zip(entries, answers, strict=True) if isinstance(answer, PostResult)
+            ]
+            if accepted and getattr(crash._armed, "value", False):
                 crash._armed.value = False
                 with crash._lock:
-                    crash.crashed_keys.append(idempotency_key)
+                    crash.crashed_keys.extend(accepted)
                 raise LambdaRuntimeCrash(
-                    f"Runtime exited with error: signal: killed (after finance accepted {idempotency_key})"
+                    f"Runtime exited with error: signal: killed (after finance accepted {len(accepted)} entries)"
                 )
-            return result
+            return answers
 
-        FinanceClient.post_entry = post_entry  # type: ignore[method-assign]
+        FinanceClient.post_entries = post_entries  # type: ignore[method-assign]
         runtime.interceptors.append(self.intercept)
         try:
             yield self
         finally:
-            FinanceClient.post_entry = original  # type: ignore[method-assign]
+            FinanceClient.post_entries = original  # type: ignore[method-assign]
             runtime.interceptors.remove(self.intercept)

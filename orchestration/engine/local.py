@@ -35,7 +35,12 @@ from orchestration.config import EnvironmentConfig
 from orchestration.engine.lambda_runtime import InvocationStats, LocalLambdaRuntime
 from orchestration.engine.metrics_capture import isolated_metrics, store_sink
 from orchestration.engine.monitor import LocalMonitor, topic_names
-from orchestration.engine.moto_patch import atomic_requests, atomic_server, in_process_lambda
+from orchestration.engine.moto_patch import (
+    atomic_requests,
+    atomic_server,
+    fast_dynamodb_results,
+    in_process_lambda,
+)
 from orchestration.functions import FUNCTIONS, FunctionSpec
 from orchestration.tables import ALL_TABLES, table_environment
 
@@ -159,6 +164,7 @@ class LocalEngine:
                 lambda spec: function_name(config, spec), all_functions(), metric_store=store
             )
             stack.enter_context(in_process_lambda(runtime))
+            stack.enter_context(fast_dynamodb_results())
             create_tables(config, boto3.client("dynamodb", region_name=config.region))
             yield cls(config, runtime, provision_state_machines(config), endpoint_url=endpoint_url)
 

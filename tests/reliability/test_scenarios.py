@@ -43,7 +43,7 @@ def test_429_throttling_is_retried(make_config) -> None:
 
 
 def test_slow_responses_past_the_timeout_land_once_through_the_idempotency_key(make_config) -> None:
-    report = run(make_config, "slow=0.2", transactions=30)
+    report = run(make_config, "slow=0.4", transactions=30)
     assert report.finance_faults_injected["slow"] > 0
     assert report.finance_duplicates_absorbed > 0, "a timed-out post that landed was retried and deduped"
 

@@ -96,6 +96,19 @@ def wire(**overrides: Any) -> dict[str, Any]:
     return entry().model_dump(mode="json") | overrides
 
 
+def post_one(client: FinanceClient, journal: JournalEntry, idempotency_key: str) -> PostResult:
+    """A batch of one, its answer as a single post would give it (a refusal raised)."""
+    [answer] = client.post_entries([(idempotency_key, journal)])
+    if isinstance(answer, FinanceRejected):
+        raise answer
+    return answer
+
+
+def batch_body(*entries: dict[str, Any], keys: list[str] | None = None) -> dict[str, Any]:
+    keys = keys or [f"k{i}" for i in range(len(entries))]
+    return {"entries": [{"idempotency_key": k, "entry": e} for k, e in zip(keys, entries, strict=True)]}
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -111,8 +124,8 @@ def test_post_then_same_key_is_deduplicated(make_sim: SimFactory, make_client: C
     sim = make_sim()
     client = make_client(sim)
 
-    first = client.post_entry(entry(), idempotency_key="run-1:TX-1")
-    again = client.post_entry(entry(), idempotency_key="run-1:TX-1")
+    first = post_one(client, entry(), idempotency_key="run-1:TX-1")
+    again = post_one(client, entry(), idempotency_key="run-1:TX-1")
 
     assert first == PostResult(ledger_id="L000001", duplicate=False)
     assert again == PostResult(ledger_id="L000001", duplicate=True)
@@ -130,14 +143,14 @@ def test_post_then_same_key_is_deduplicated(make_sim: SimFactory, make_client: C
 def test_distinct_keys_get_sequential_ledger_ids(make_sim: SimFactory, make_client: ClientFactory) -> None:
     sim = make_sim()
     client = make_client(sim)
-    ids = [client.post_entry(entry(f"TX-{i}"), idempotency_key=f"k{i}").ledger_id for i in range(3)]
+    ids = [post_one(client, entry(f"TX-{i}"), idempotency_key=f"k{i}").ledger_id for i in range(3)]
     assert ids == ["L000001", "L000002", "L000003"]
     assert [e.transaction_id for e in sim.ledger()] == ["TX-0", "TX-1", "TX-2"]
 
 
 def test_amount_is_sent_with_exactly_two_decimals(make_sim: SimFactory, make_client: ClientFactory) -> None:
     sim = make_sim()
-    make_client(sim).post_entry(entry(amount=Decimal("7.5")), idempotency_key="k")
+    post_one(make_client(sim), entry(amount=Decimal("7.5")), idempotency_key="k")
     assert entry(amount=Decimal("7.5")).model_dump(mode="json")["amount"] == "7.50"
     assert sim.ledger()[0].amount == Decimal("7.50")
 
@@ -148,13 +161,11 @@ def test_client_model_refuses_malformed_entries() -> None:
             entry(**bad)
 
 
-def test_health_and_listing(
-    make_sim: SimFactory, make_client: ClientFactory, raw: urllib3.PoolManager
-) -> None:
+def test_health_and_listing(make_sim: SimFactory, make_client: ClientFactory, raw: urllib3.PoolManager) -> None:
     sim = make_sim()
     client = make_client(sim)
     assert 0 <= client.health() < 1
-    client.post_entry(entry(), idempotency_key="k")
+    post_one(client, entry(), idempotency_key="k")
 
     listing = raw.request("GET", f"{sim.url}/journal-entries")
     assert listing.status == 200
@@ -166,7 +177,7 @@ def test_keep_alive_reuses_one_connection(make_sim: SimFactory, make_client: Cli
     sim = make_sim()
     client = make_client(sim)
     for i in range(5):
-        client.post_entry(entry(f"TX-{i}"), idempotency_key=f"k{i}")
+        post_one(client, entry(f"TX-{i}"), idempotency_key=f"k{i}")
     client.health()
     # One server-side connection carried every request.
     assert len(sim._connections) == 1
@@ -175,12 +186,10 @@ def test_keep_alive_reuses_one_connection(make_sim: SimFactory, make_client: Cli
 # -- permanent rejections ---------------------------------------------------------
 
 
-def test_unknown_account_is_rejected_and_not_recorded(
-    make_sim: SimFactory, make_client: ClientFactory
-) -> None:
+def test_unknown_account_is_rejected_and_not_recorded(make_sim: SimFactory, make_client: ClientFactory) -> None:
     sim = make_sim()
     with pytest.raises(FinanceRejected) as err:
-        make_client(sim).post_entry(entry(account="9999-NOPE"), idempotency_key="k")
+        post_one(make_client(sim), entry(account="9999-NOPE"), idempotency_key="k")
     assert err.value.code == "unknown_account"
     assert err.value.status == 422
     assert "9999-NOPE" in err.value.reason
@@ -191,7 +200,7 @@ def test_unknown_account_is_rejected_and_not_recorded(
 def test_unaccepted_currency_is_rejected(make_sim: SimFactory, make_client: ClientFactory) -> None:
     sim = make_sim()
     with pytest.raises(FinanceRejected) as err:
-        make_client(sim).post_entry(entry(currency="XYZ"), idempotency_key="k")
+        post_one(make_client(sim), entry(currency="XYZ"), idempotency_key="k")
     assert err.value.code == "invalid_currency"
 
 
@@ -210,21 +219,54 @@ def test_server_side_validation(
     make_sim: SimFactory, raw: urllib3.PoolManager, body: dict[str, Any], status: int, code: str
 ) -> None:
     sim = make_sim()
-    resp = raw.request("POST", f"{sim.url}/journal-entries", json=body, headers={"Idempotency-Key": "k"})
-    assert resp.status == status
+    resp = raw.request("POST", f"{sim.url}/journal-entries/batch", json=batch_body(body))
+    assert resp.status == 200
+    [result] = json.loads(resp.data)["results"]
+    assert (result["idempotency_key"], result["status"], result["error"]) == ("k0", status, code)
+    assert sim.ledger() == []
+
+
+def test_each_entry_of_a_batch_gets_its_own_answer(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim()
+    client = make_client(sim)
+    post_one(client, entry("TX-0"), "k0")
+
+    answers = client.post_entries(
+        [("k0", entry("TX-0")), ("k1", entry("TX-1", account="9999-NOPE")), ("k2", entry("TX-2"))]
+    )
+
+    assert answers[0] == PostResult(ledger_id="L000001", duplicate=True)
+    assert isinstance(answers[1], FinanceRejected) and answers[1].code == "unknown_account"
+    assert answers[2] == PostResult(ledger_id="L000002", duplicate=False)
+    assert [e.idempotency_key for e in sim.ledger()] == ["k0", "k2"]
+    stats = sim.stats()
+    assert (stats.requests, stats.posted, stats.duplicates_absorbed, stats.rejected) == (2, 2, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"entries": []}, "invalid_request"),
+        ({"entries": [{"entry": wire()}] * 101}, "invalid_request"),
+        ({"nope": 1}, "invalid_request"),
+        ({"entries": [{"entry": wire()}]}, "missing_idempotency_key"),
+        (batch_body(wire(), wire(), keys=["k", "k"]), "duplicate_idempotency_key"),
+    ],
+)
+def test_a_malformed_batch_is_refused_whole(
+    make_sim: SimFactory, raw: urllib3.PoolManager, body: dict[str, Any], code: str
+) -> None:
+    sim = make_sim()
+    resp = raw.request("POST", f"{sim.url}/journal-entries/batch", json=body)
+    assert resp.status == 400
     assert json.loads(resp.data)["error"] == code
     assert sim.ledger() == []
+    assert sim.stats().rejected == 1
 
 
-def test_missing_idempotency_key_is_400(make_sim: SimFactory, raw: urllib3.PoolManager) -> None:
-    sim = make_sim()
-    resp = raw.request("POST", f"{sim.url}/journal-entries", json=wire())
-    assert resp.status == 400
-    assert json.loads(resp.data) == {
-        "error": "missing_idempotency_key",
-        "message": "Idempotency-Key header required",
-    }
-    assert sim.ledger() == []
+def test_the_client_refuses_an_empty_idempotency_key_before_sending() -> None:
+    with pytest.raises(ValueError, match="non-empty idempotency key"):
+        FinanceClient("http://127.0.0.1:9", timeout_seconds=1).post_entries([("", entry())])
 
 
 def test_auth_token_mismatch_is_rejected(make_sim: SimFactory, make_client: ClientFactory) -> None:
@@ -232,13 +274,13 @@ def test_auth_token_mismatch_is_rejected(make_sim: SimFactory, make_client: Clie
     for token in ("wrong", None):
         bad = make_client(sim, token=token)
         with pytest.raises(FinanceRejected) as err:
-            bad.post_entry(entry(), idempotency_key="k")
+            post_one(bad, entry(), idempotency_key="k")
         assert (err.value.status, err.value.code) == (401, "unauthorized")
         with pytest.raises(FinanceRejected):
             bad.health()
 
     good = make_client(sim, token="s3cret")
-    assert good.post_entry(entry(), idempotency_key="k").duplicate is False
+    assert post_one(good, entry(), idempotency_key="k").duplicate is False
     assert good.health() >= 0
     assert len(sim.ledger()) == 1
 
@@ -265,7 +307,7 @@ def test_fault_maps_to_transient_error(
 ) -> None:
     sim = make_sim(faults)
     with pytest.raises(error) as err:
-        make_client(sim).post_entry(entry(), idempotency_key="k")
+        post_one(make_client(sim), entry(), idempotency_key="k")
     assert type(err.value).__name__ in TRANSIENT_ERRORS
     assert sim.ledger() == []
     stats = sim.stats()
@@ -277,7 +319,7 @@ def test_fault_maps_to_transient_error(
 def test_throttle_carries_retry_after(make_sim: SimFactory, make_client: ClientFactory) -> None:
     sim = make_sim(FinanceFaults(throttle_rate=1))
     with pytest.raises(FinanceThrottled) as err:
-        make_client(sim).post_entry(entry(), idempotency_key="k")
+        post_one(make_client(sim), entry(), idempotency_key="k")
     assert (err.value.status, err.value.code, err.value.retry_after) == (429, "throttled", 1.0)
 
 
@@ -287,13 +329,13 @@ def test_capacity_rejects_request_above_limit(make_sim: SimFactory, make_client:
     sim = make_sim(FinanceFaults(capacity=1, slow_rate=1, slow_seconds=2.0))
     client = make_client(sim, timeout=4.0)
     results: list[PostResult] = []
-    holder = threading.Thread(target=lambda: results.append(client.post_entry(entry("A"), "kA")))
+    holder = threading.Thread(target=lambda: results.append(post_one(client, entry("A"), "kA")))
     holder.start()
     # Deterministic: the first request is recorded and sleeping in the slow fault.
     wait_for(lambda: sim.stats().current_concurrent == 1 and len(sim.ledger()) == 1)
 
     with pytest.raises(FinanceOverloaded) as err:
-        client.post_entry(entry("B"), "kB")
+        post_one(client, entry("B"), "kB")
     assert err.value.code == "database_overloaded"
     holder.join()
 
@@ -304,17 +346,15 @@ def test_capacity_rejects_request_above_limit(make_sim: SimFactory, make_client:
     assert [e.transaction_id for e in sim.ledger()] == ["A"]
 
 
-def test_slow_response_times_out_but_retry_gets_dedup_answer(
-    make_sim: SimFactory, make_client: ClientFactory
-) -> None:
+def test_slow_response_times_out_but_retry_gets_dedup_answer(make_sim: SimFactory, make_client: ClientFactory) -> None:
     sim = make_sim(FinanceFaults(slow_rate=1, slow_seconds=0.4))
 
     with pytest.raises(FinanceTimeout):
-        make_client(sim, timeout=0.1).post_entry(entry(), idempotency_key="run-1:TX-1")
+        post_one(make_client(sim, timeout=0.1), entry(), idempotency_key="run-1:TX-1")
     # The entry landed even though the client never heard back.
     [stored] = sim.ledger()
 
-    retry = make_client(sim, timeout=2.0).post_entry(entry(), idempotency_key="run-1:TX-1")
+    retry = post_one(make_client(sim, timeout=2.0), entry(), idempotency_key="run-1:TX-1")
     assert retry == PostResult(ledger_id=stored.ledger_id, duplicate=True)
     assert len(sim.ledger()) == 1
     stats = sim.stats()
@@ -331,12 +371,12 @@ def test_outage_can_be_toggled_at_runtime(make_sim: SimFactory, make_client: Cli
         client.health()
     assert err.value.code == "outage"
     with pytest.raises(FinanceOverloaded):
-        client.post_entry(entry(), idempotency_key="k")
+        post_one(client, entry(), idempotency_key="k")
     assert sim.ledger() == []
 
     sim.set_outage(False)
     assert client.health() >= 0
-    assert client.post_entry(entry(), idempotency_key="k").duplicate is False
+    assert post_one(client, entry(), idempotency_key="k").duplicate is False
     assert sim.stats().faults_injected["outage"] == 2
 
 
@@ -348,13 +388,13 @@ def test_connection_refused_is_unavailable(make_sim: SimFactory) -> None:
     with pytest.raises(FinanceUnavailable):
         client.health()
     with pytest.raises(FinanceUnavailable):
-        client.post_entry(entry(), idempotency_key="k")
+        post_one(client, entry(), idempotency_key="k")
 
 
 def test_max_concurrent_counts_peak_in_flight_posts(make_sim: SimFactory, make_client: ClientFactory) -> None:
     sim = make_sim(FinanceFaults(slow_rate=1, slow_seconds=0.5))
     client = make_client(sim)
-    workers = [threading.Thread(target=client.post_entry, args=(entry(f"TX-{i}"), f"k{i}")) for i in range(4)]
+    workers = [threading.Thread(target=post_one, args=(client, entry(f"TX-{i}"), f"k{i}")) for i in range(4)]
     for worker in workers:
         worker.start()
     # All four are recorded and held in the slow fault at the same time.
@@ -374,7 +414,7 @@ def test_fault_counts_are_reproducible_for_a_seed(make_sim: SimFactory, make_cli
         client = make_client(sim)
         for i in range(30):
             with contextlib.suppress(FinanceOverloaded):
-                client.post_entry(entry(f"TX-{i}"), idempotency_key=f"k{i}")
+                post_one(client, entry(f"TX-{i}"), idempotency_key=f"k{i}")
         return sim.stats().faults_injected["overload"]
 
     first = overloads(7)

@@ -146,9 +146,7 @@ def test_wait_for_gate_stores_the_token_on_the_run_record(aws: Aws, context: Loc
 # -- GetTransactions ----------------------------------------------------------
 
 
-def test_get_transactions_pages_pending_ids_until_the_cursor_is_exhausted(
-    aws: Aws, context: LocalContext
-) -> None:
+def test_get_transactions_pages_pending_ids_until_the_cursor_is_exhausted(aws: Aws, context: LocalContext) -> None:
     seeded = aws.seed(PROCESS, RUN_ID, 23)
     aws.seed(PROCESS, "other-run", 5)  # another run's transactions never leak in
     ids = [t["transaction_id"] for t in seeded.transactions]
@@ -193,9 +191,7 @@ def test_get_transactions_uses_process_settings_when_state_has_none(aws: Aws, co
 
     assert out["cursor"] is None
     assert [len(chunk) for chunk in out["chunks"]] == [settings.chunk_size, settings.chunk_size, 1]
-    assert {tid for chunk in out["chunks"] for tid in chunk} == {
-        t["transaction_id"] for t in seeded.transactions
-    }
+    assert {tid for chunk in out["chunks"] for tid in chunk} == {t["transaction_id"] for t in seeded.transactions}
 
 
 def test_get_transactions_of_an_empty_run_has_no_work(aws: Aws, context: LocalContext) -> None:
@@ -210,9 +206,9 @@ def test_get_transactions_of_an_empty_run_has_no_work(aws: Aws, context: LocalCo
 
 def seeded_entries(aws: Aws, context: LocalContext, count: int, run_id: str = RUN_ID) -> list[dict[str, Any]]:
     seeded = aws.seed(PROCESS, run_id, count)
-    entries: list[dict[str, Any]] = transform_ids(
-        context, [t["transaction_id"] for t in seeded.transactions], run_id
-    )["entries"]
+    entries: list[dict[str, Any]] = transform_ids(context, [t["transaction_id"] for t in seeded.transactions], run_id)[
+        "entries"
+    ]
     assert len(entries) == count
     return entries
 
@@ -285,35 +281,34 @@ def test_post_to_finance_unknown_account_is_rejected_not_raised(
     assert entries[1]["transaction_id"] not in {e.transaction_id for e in finance.ledger()}
 
 
-def test_post_to_finance_throttled_raises_with_the_outcome_then_posts_only_the_missing(
+def test_post_to_finance_throttled_raises_with_the_outcome_then_the_retry_gets_dedup_answers(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
     entries = seeded_entries(aws, context, 5)
-    early, late = entries[:2], entries[2:]
+    early = entries[:2]
     first = post(context, early)
     finance.faults = FinanceFaults(throttle_rate=1.0)
 
     error, outcome = post_expecting_error(context, entries, retry_count=0)
 
     assert type(error).__name__ == "FinanceThrottled"
-    assert [p.transaction_id for p in outcome.posted] == [e["transaction_id"] for e in early]
-    assert [f.transaction_id for f in outcome.failed] == [e["transaction_id"] for e in late]
+    assert outcome.posted == []
+    assert [f.transaction_id for f in outcome.failed] == [e["transaction_id"] for e in entries]
     assert all("FinanceThrottled" in f.reason for f in outcome.failed)
-    assert finance.stats().faults_injected["throttle"] == len(late)
+    assert finance.stats().faults_injected["throttle"] == 1
 
     finance.faults = FinanceFaults()
     requests_before = finance.stats().requests
     retried = post(context, entries, retry_count=1)
 
-    assert finance.stats().requests - requests_before == len(late)
+    assert finance.stats().requests - requests_before == 1  # the whole chunk in one request
     assert retried["failed"] == []
     assert retried["attempt"] == 2
     by_id = {p["transaction_id"]: p for p in retried["posted"]}
     assert set(by_id) == {e["transaction_id"] for e in entries}
-    assert [by_id[e["transaction_id"]]["ledger_id"] for e in early] == [
-        p["ledger_id"] for p in first["posted"]
+    assert [(by_id[e["transaction_id"]]["ledger_id"], by_id[e["transaction_id"]]["duplicate"]) for e in early] == [
+        (p["ledger_id"], True) for p in first["posted"]
     ]
-    assert all(by_id[e["transaction_id"]]["attempt"] == 2 for e in late)
     assert sorted(e.transaction_id for e in finance.ledger()) == sorted(by_id)
 
 
@@ -352,17 +347,41 @@ def test_record_result_success_path(aws: Aws, context: LocalContext, finance: Fi
         assert row["attempts"] == 2
 
 
+def test_record_result_writes_a_posted_row_whole_keeping_the_hcm_fields_and_dropping_an_old_reason(
+    aws: Aws, context: LocalContext, finance: FinanceSimulator
+) -> None:
+    seeded = aws.seed(PROCESS, RUN_ID, 2)
+    ids = [t["transaction_id"] for t in seeded.transactions]
+    before = {tid: aws.transaction(RUN_ID, tid) for tid in ids}
+    item = transform_ids(context, ids)
+    aws.resource.Table(aws.transactions_table).update_item(
+        Key={"run_id": RUN_ID, "transaction_id": ids[0]},
+        UpdateExpression="SET #s = :s, reason = :r",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": "failed", ":r": "FinanceOverloaded after 3 attempt(s)"},
+    )
+    item["post"] = post(context, item["entries"])
+
+    assert record_result.handler(item, context) == {"posted": 2, "rejected": 0, "failed": 0}
+
+    ledger = {e.transaction_id: e.ledger_id for e in finance.ledger()}
+    for tid in ids:
+        row = aws.transaction(RUN_ID, tid)
+        assert row.pop("updated_at") >= before[tid].get("updated_at", "")
+        expected = {k: v for k, v in before[tid].items() if k != "updated_at"}
+        assert row == expected | {"status": "posted", "attempts": 1, "ledger_id": ledger[tid]}
+
+
 def failure_from(error: Exception, catch_error: str | None = None) -> dict[str, str]:
     """The ``$.failure`` object Step Functions' Catch adds for a Lambda function error."""
     cause = {"errorType": type(error).__name__, "errorMessage": str(error)}
     return {"Error": catch_error or type(error).__name__, "Cause": json.dumps(cause)}
 
 
-def test_record_result_failure_path_records_posted_and_failed(
+def test_record_result_failure_path_records_every_line_failed_with_reason_and_attempts(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
     entries = seeded_entries(aws, context, 4)
-    post(context, entries[:1])
     finance.faults = FinanceFaults(overload_rate=1.0)
     for retry in range(3):
         error, outcome = post_expecting_error(context, entries, retry_count=retry)
@@ -380,12 +399,9 @@ def test_record_result_failure_path_records_posted_and_failed(
         context,
     )
 
-    assert counts == {"posted": 1, "rejected": 0, "failed": 3}
-    posted = aws.transaction(RUN_ID, entries[0]["transaction_id"])
-    assert posted["status"] == "posted"
-    assert posted["ledger_id"] == finance.ledger()[0].ledger_id
-    assert posted["attempts"] == 1
-    for line in entries[1:]:
+    assert counts == {"posted": 0, "rejected": 0, "failed": 4}
+    assert finance.ledger() == []
+    for line in entries:
         row = aws.transaction(RUN_ID, line["transaction_id"])
         assert row["status"] == "failed"
         assert row["attempts"] == 3

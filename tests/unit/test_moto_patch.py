@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import json
+from contextlib import ExitStack
+from typing import Any
+from unittest.mock import patch
 
 import moto
 import pytest
@@ -93,3 +97,86 @@ def test_atomic_server_serialises_dispatch_and_restores_moto() -> None:
             assert entered == ["first", "second"]
     finally:
         DomainDispatcherApplication.__call__ = original  # type: ignore[method-assign]
+
+
+def test_fast_dynamodb_results_are_byte_for_byte_what_moto_serializes() -> None:
+    """Every item operation answers the same document with and without the patch."""
+    import boto3
+    from moto import mock_aws
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.responses import DynamoResult
+
+    from orchestration.engine.moto_patch import FAST_DYNAMODB_OPERATIONS, fast_dynamodb_results
+
+    item = {
+        "pk": {"S": "p"},
+        "sk": {"N": "1"},
+        "text": {"S": "journal é"},
+        "amount": {"N": "1234.50"},
+        "blob": {"B": b"\x00\x01\xff"},
+        "strings": {"SS": ["a", "b"]},
+        "numbers": {"NS": ["1", "2.5"]},
+        "blobs": {"BS": [b"x", b"y"]},
+        "nested": {"M": {"list": {"L": [{"N": "1"}, {"S": "y"}, {"NULL": True}, {"BOOL": False}]}}},
+    }
+    key = {"pk": {"S": "p"}, "sk": {"N": "1"}}
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("put_item", {"Item": item, "ReturnValues": "ALL_OLD"}),
+        ("get_item", {"Key": key, "ConsistentRead": True}),
+        ("query", {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p"}}}),
+        ("scan", {"Limit": 1}),
+        (
+            "update_item",
+            {
+                "Key": key,
+                "UpdateExpression": "SET q = :q",
+                "ExpressionAttributeValues": {":q": {"N": "2"}},
+                "ReturnValues": "ALL_NEW",
+            },
+        ),
+        ("batch_get_item", {}),
+    ]
+    answers: dict[bool, list[tuple[str, int, Any]]] = {}
+    for fast in (False, True):
+        captured: list[tuple[str, int, Any]] = []
+        with mock_aws(), ExitStack() as stack:
+            serializer = stack.enter_context(
+                patch.object(ActionResult, "execute_result", autospec=True, side_effect=ActionResult.execute_result)
+            )
+            if fast:
+                stack.enter_context(fast_dynamodb_results())
+            inner = DynamoResult.execute_result
+
+            def capture(self: DynamoResult, context: Any, inner: Any = inner, captured: list[Any] = captured) -> Any:
+                status, headers, body = inner(self, context)
+                captured.append((context.operation_model.name, status, json.loads(body)))
+                return status, headers, body
+
+            stack.enter_context(patch.object(DynamoResult, "execute_result", capture))
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "N"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            for name, kwargs in calls:
+                if name == "batch_get_item":
+                    client.batch_get_item(RequestItems={"t": {"Keys": [key]}})
+                else:
+                    getattr(client, name)(TableName="t", **kwargs)
+            serialized = [call.args[1].operation_model.name for call in serializer.call_args_list]
+        answers[fast] = [c for c in captured if c[0] in FAST_DYNAMODB_OPERATIONS]
+        assert set(serialized) == ({"CreateTable"} if fast else {"CreateTable", *FAST_DYNAMODB_OPERATIONS})
+    assert [name for name, _, _ in answers[True]] == [
+        "PutItem",
+        "GetItem",
+        "Query",
+        "Scan",
+        "UpdateItem",
+        "BatchGetItem",
+    ]
+    assert answers[True] == answers[False]
