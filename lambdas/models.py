@@ -142,6 +142,11 @@ class RecordInput(StrictModel):
     rejected: list[Rejection]
     post: PostOutcome | None = None
     failure: TaskFailure | None = None
+    unconfirmed: TaskFailure | None = Field(
+        default=None,
+        description="why the finance lookup that confirms a failed item's lines could not answer "
+        "(set on the RecordUnconfirmed path): the lines are then recorded failed without it",
+    )
 
 
 class ChunkCounts(StrictModel):
