@@ -4,8 +4,10 @@ A line recorded ``failed`` may still have landed in the ledger: its answer was l
 finance was unreachable when RecordResult tried to confirm it, or a late post landed after
 that lookup. At the end of the run finance has often recovered, so each failed line is
 looked up once more by idempotency key and the ones the ledger holds become ``posted``
-before counting. This check is best effort: an unreachable finance system is logged and
-the summary carries on, leaving the lines failed for ``ledgerflow reconcile``.
+before counting. A finance system it cannot reach raises its error, so Step Functions waits
+for it one retry budget; after that the ``SummarizeUnconfirmed`` state calls this function
+with ``unconfirmed`` set, and the run is counted and closed without the check (logged), the
+lines staying failed for ``ledgerflow reconcile``. The check never fails the summary.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.finance_client import FinanceError
 from lambdas.finance_lookup import find_posted
 from lambdas.handler_support import parse
 from lambdas.models import RunState, RunSummary, TransactionStatus
@@ -30,20 +31,19 @@ RESERVED_MILLIS = 10_000
 def confirm_failed(state: RunState, has_time: Callable[[], bool] = lambda: True) -> int:
     """Turn this run's failed lines that the ledger holds into posted; returns how many.
 
-    Never raises for finance: a summary that failed over this check would leave the run open
-    although every line already has its terminal state.
+    A finance error propagates (Step Functions retries it); once ``state.unconfirmed`` says the
+    retries ran out, the check is skipped and logged, so the run still closes.
     """
+    if state.unconfirmed is not None:
+        logger.warning(
+            "finance unreachable for the run-end check of failed lines; they stay failed for `ledgerflow reconcile`",
+            extra={"error": state.unconfirmed.Error},
+        )
+        return 0
     failed = failed_ids(state.run_id)
     if not failed:
         return 0
-    try:
-        found = find_posted(state.process, failed, has_time=has_time)
-    except FinanceError as exc:
-        logger.warning(
-            "finance unreachable for the run-end check of failed lines; they stay failed for `ledgerflow reconcile`",
-            extra={"failed": len(failed), "error": f"{type(exc).__name__}: {exc}"},
-        )
-        return 0
+    found = find_posted(state.process, failed, has_time=has_time)
     confirmed = sum(confirm_posted(state.run_id, tid, record.ledger_id) for tid, record in found.items())
     if confirmed:
         logger.info("failed lines confirmed posted at finance by the run-end check", extra={"confirmed": confirmed})

@@ -38,6 +38,8 @@ MONITORING_FUNCTIONS: tuple[FunctionSpec, ...] = (HEALTH_CHECK, ALARM_NOTIFIER)
 RETRIED_BY_DESIGN = {
     "post-to-finance": "raises the finance error class so Step Functions retries the item",
     "check-gate": "raises GateClosedTooLong when a gate stays closed past its maximum pause",
+    "record-result": "raises the finance error class when finance cannot confirm a failed post, so Step "
+    "Functions retries the lookup",
 }
 """Functions whose errors are control flow: alarm on their error *rate*, not on one error."""
 

@@ -554,7 +554,7 @@ def test_summarize_turns_failed_lines_the_ledger_holds_into_posted(
     assert aws.run(RUN_ID)["posted"] == 1
 
 
-def test_summarize_carries_on_when_finance_is_unreachable(
+def test_summarize_raises_for_a_retry_while_finance_is_unreachable_then_closes_the_run_without_the_check(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
     seeded = aws.seed(PROCESS, RUN_ID, 2)
@@ -562,10 +562,16 @@ def test_summarize_carries_on_when_finance_is_unreachable(
         aws.set_status(RUN_ID, t["transaction_id"], TransactionStatus.FAILED)
     finance.set_outage(True)
 
-    summary = summarize.handler(run_state(), context)
+    with pytest.raises(FinanceOverloaded):
+        summarize.handler(run_state(), context)
+    assert "finished_at" not in aws.run(RUN_ID)
+
+    unconfirmed = {"Error": "FinanceOverloaded", "Cause": "outage"}
+    summary = summarize.handler(run_state(unconfirmed=unconfirmed), context)
 
     assert (summary["status"], summary["failed"]) == ("completed", 2)
-    assert finance.stats().faults_injected["outage"] == 1, "one lookup, then the check gave up"
+    assert aws.run(RUN_ID)["finished_at"]
+    assert finance.stats().faults_injected["outage"] == 1, "one lookup, then none once the retries ran out"
 
 
 # -- StartNext ----------------------------------------------------------------
