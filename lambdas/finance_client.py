@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.parse
 from collections.abc import Sequence
 from decimal import Decimal
 from types import TracebackType
@@ -52,6 +53,7 @@ __all__ = [
     "FinanceTimeout",
     "FinanceUnavailable",
     "JournalEntry",
+    "LedgerRecord",
     "PostResult",
 ]
 
@@ -187,6 +189,18 @@ class _BatchItem(BaseModel):
 
 class _BatchResponse(BaseModel):
     results: list[_BatchItem]
+class LedgerRecord(BaseModel):
+    """An entry the ledger holds under an idempotency key (``GET /journal-entries/{key}``).
+
+    Only what confirming a post needs is kept; the facade's other fields are ignored so a
+    field added on their side never breaks the lookup.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    ledger_id: str = Field(min_length=1)
+    idempotency_key: str
+    transaction_id: str
 
 
 # -- client -------------------------------------------------------------------
@@ -258,6 +272,26 @@ class FinanceClient:
         if [r.idempotency_key for r in results] != [key for key, _ in entries]:
             raise FinanceUnavailable("batch response does not answer the posted keys in order", status=status)
         return [_entry_answer(result) for result in results]
+
+    def find_entry(self, idempotency_key: str) -> LedgerRecord | None:
+        """The entry posted under ``idempotency_key``, or ``None`` when the ledger has none (404).
+
+        This is how a post whose answer was lost (crash, timeout, retries exhausted) is
+        confirmed without posting again. Transport and 5xx/429 failures raise the same
+        transient errors as ``post_entries``, so the caller can tell "absent" from "unknown".
+        """
+        if not idempotency_key:
+            raise ValueError("idempotency_key must be non-empty")
+        path = f"/journal-entries/{urllib.parse.quote(idempotency_key, safe='')}"
+        status, resp_headers, data = self._request("GET", path, body=None, headers=self._headers())
+        if status == 404:
+            return None
+        if status != 200:
+            raise _error_for(status, resp_headers, data)
+        try:
+            return LedgerRecord.model_validate_json(data)
+        except ValidationError as exc:
+            raise FinanceUnavailable(f"malformed lookup response ({status}): {data[:200]!r}", status=status) from exc
 
     def health(self) -> float:
         """Probe ``GET /health``; return the round-trip latency in seconds."""

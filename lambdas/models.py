@@ -52,6 +52,13 @@ class TransactionStatus(StrEnum):
     FAILED = "failed"
 
 
+class TaskFailure(BaseModel):
+    """The ``Catch`` ResultPath object Step Functions adds after retries are exhausted."""
+
+    Error: str
+    Cause: str = ""
+
+
 class RunInput(StrictModel):
     """The input of every execution: which run, and where in it to continue."""
 
@@ -70,6 +77,11 @@ class RunState(RunInput):
     settings: ProcessSettings | None = None
     chunks: list[list[str]] = Field(default_factory=list)
     has_work: bool = False
+    unconfirmed: TaskFailure | None = Field(
+        default=None,
+        description="why Summarize's re-check of failed lines at finance could not answer (set on the "
+        "SummarizeUnconfirmed path): the run is then counted without it",
+    )
 
 
 class ChunkInput(StrictModel):
@@ -126,13 +138,6 @@ class PostOutcome(StrictModel):
     attempt: int = 1
 
 
-class TaskFailure(BaseModel):
-    """The ``Catch`` ResultPath object Step Functions adds after retries are exhausted."""
-
-    Error: str
-    Cause: str = ""
-
-
 class RecordInput(StrictModel):
     """RecordResult's input: the transform output plus either the post outcome or the failure."""
 
@@ -142,6 +147,11 @@ class RecordInput(StrictModel):
     rejected: list[Rejection]
     post: PostOutcome | None = None
     failure: TaskFailure | None = None
+    unconfirmed: TaskFailure | None = Field(
+        default=None,
+        description="why the finance lookup that confirms a failed item's lines could not answer "
+        "(set on the RecordUnconfirmed path): the lines are then recorded failed without it",
+    )
 
 
 class ChunkCounts(StrictModel):

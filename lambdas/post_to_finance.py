@@ -13,7 +13,6 @@ chunk is answered without posting again.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable
 from functools import cache
@@ -30,16 +29,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
 from lambdas.finance_client import (
-    FinanceClient,
     FinanceError,
     FinanceRejected,
     FinanceUnavailable,
     JournalEntry,
 )
+from lambdas.finance_lookup import finance_client, idempotency_key
 from lambdas.handler_support import parse
 from lambdas.models import Failed, JournalLine, Posted, PostOutcome, ProcessName, Rejection, StrictModel
 from lambdas.observability import logger, metrics, tracer
-from lambdas.settings import env, tables
+from lambdas.settings import tables
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 
@@ -49,25 +48,6 @@ class PostInput(StrictModel):
     run_id: str
     entries: list[JournalLine]
     retry_count: int = Field(default=0, ge=0)
-
-
-@cache
-def _client(base_url: str, timeout_seconds: float, token_secret: str | None) -> FinanceClient:
-    """One pooled client per configuration (cached for the container's lifetime)."""
-    token: str | None = None
-    if token_secret:
-        from aws_lambda_powertools.utilities.parameters import get_secret
-
-        token = str(get_secret(token_secret, max_age=300))
-    return FinanceClient(base_url=base_url, timeout_seconds=timeout_seconds, token=token)
-
-
-def finance_client() -> FinanceClient:
-    return _client(
-        env("FINANCE_BASE_URL"),
-        float(os.environ.get("FINANCE_TIMEOUT_SECONDS", "5")),
-        os.environ.get("FINANCE_TOKEN_SECRET_NAME") or None,
-    )
 
 
 def journal_entry(line: JournalLine) -> JournalEntry:
@@ -89,7 +69,7 @@ def _post_chunk(batch: PostInput) -> tuple[PostOutcome, list[Exception]]:
     outcome = PostOutcome(attempt=attempt)
     if not batch.entries:
         return outcome, []
-    keyed = [(f"{batch.process}:{line.transaction_id}", line) for line in batch.entries]
+    keyed = [(idempotency_key(batch.process, line.transaction_id), line) for line in batch.entries]
     try:
         answers = finance_client().post_entries([(key, journal_entry(line)) for key, line in keyed])
     except FinanceRejected as exc:

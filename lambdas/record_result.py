@@ -1,9 +1,15 @@
 """RecordResult: writes the terminal outcome of every transaction of one Map item.
 
 On the success path it records posted and rejected lines. On the ``Catch`` path (retries
-exhausted, or an unexpected error) it reads the outcome carried in the error message and
-records the lines still unposted as failed, with the reason and the attempts made, so no
-transaction is ever dropped silently.
+exhausted, or an unexpected error) it reads the outcome carried in the error message, then
+asks the finance system, by idempotency key, whether each line still unposted is in the
+ledger after all: a post whose answer was lost (a crash after the post, a reply after the
+client timeout) is recorded ``posted`` with its ledger id, and only the lines the ledger
+does not hold are recorded ``failed``, with the reason and the attempts made. A lookup that
+hits a transient finance error raises it, so Step Functions retries RecordResult; when those
+retries run out too, the ``RecordUnconfirmed`` state calls this function again with
+``unconfirmed`` set and the lines are recorded ``failed`` with a reason saying the post could
+not be confirmed. No transaction is ever dropped silently.
 """
 
 from __future__ import annotations
@@ -15,10 +21,22 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from lambdas.finance_client import LedgerRecord
+from lambdas.finance_lookup import find_posted
 from lambdas.handler_support import parse
-from lambdas.models import ChunkCounts, PostOutcome, RecordInput, TaskFailure, TransactionStatus
+from lambdas.models import (
+    ChunkCounts,
+    JournalLine,
+    PostOutcome,
+    RecordInput,
+    TaskFailure,
+    TransactionStatus,
+)
 from lambdas.observability import logger, metrics, tracer
 from lambdas.store import record_outcome, record_posted
+
+UNCONFIRMED_NOTE = "finance unreachable to confirm the post: `ledgerflow reconcile` checks it"
+"""Appended to the reason of a line recorded failed without the finance lookup's answer."""
 
 
 def outcome_from_failure(failure: TaskFailure) -> PostOutcome | None:
@@ -31,7 +49,39 @@ def outcome_from_failure(failure: TaskFailure) -> PostOutcome | None:
         return None
 
 
+def failure_attempts(outcome: PostOutcome | None) -> tuple[int, str]:
+    """The attempts a failed item made, and how to state them in a reason.
+
+    A finance error carries the outcome of the last attempt, whose ``attempt`` counts every
+    retry of the state. An error without one (a runtime crash, a task timeout) only proves
+    that at least one attempt ran; the exact count is in the execution history.
+    """
+    if outcome is not None:
+        return outcome.attempt, f"{outcome.attempt}"
+    return 1, "at least 1"
+
+
+def unposted_lines(event: RecordInput, outcome: PostOutcome | None) -> list[JournalLine]:
+    """The item's lines a failed post left without a posted or rejected outcome."""
+    done: set[str] = set()
+    if outcome is not None:
+        done = {p.transaction_id for p in outcome.posted} | {r.transaction_id for r in outcome.rejected}
+    return [line for line in event.entries if line.transaction_id not in done]
+
+
 def record(event: RecordInput) -> ChunkCounts:
+    """Record every line of the item; on the ``Catch`` path, confirm unposted lines at finance first.
+
+    The lookup runs before any write, so an invocation whose lookup fails (and is retried)
+    has written nothing.
+    """
+    outcome = event.post if event.failure is None else outcome_from_failure(event.failure)
+    unposted = unposted_lines(event, outcome) if event.failure is not None else []
+    confirmed: dict[str, LedgerRecord] = {}
+    if unposted and event.unconfirmed is None:
+        confirmed = find_posted(event.process, (line.transaction_id for line in unposted))
+        if confirmed:
+            logger.info("lost answers confirmed posted at finance", extra={"confirmed": sorted(confirmed)})
     counts = ChunkCounts()
     for rejection in event.rejected:
         record_outcome(
@@ -42,13 +92,8 @@ def record(event: RecordInput) -> ChunkCounts:
             attempts=0,
         )
         counts.rejected += 1
-    outcome = event.post
-    if event.failure is not None:
-        outcome = outcome_from_failure(event.failure)
-    done: set[str] = set()
     if outcome is not None:
         counts.posted += record_posted(event.run_id, outcome.posted)
-        done.update(posted.transaction_id for posted in outcome.posted)
         for rejection in outcome.rejected:
             record_outcome(
                 event.run_id,
@@ -57,20 +102,29 @@ def record(event: RecordInput) -> ChunkCounts:
                 reason=rejection.reason,
                 attempts=outcome.attempt,
             )
-            done.add(rejection.transaction_id)
             counts.rejected += 1
-    if event.failure is not None:
-        reasons = {f.transaction_id: f.reason for f in outcome.failed} if outcome else {}
-        attempts = outcome.attempt if outcome else 0
-        for line in event.entries:
-            if line.transaction_id in done:
-                continue
-            detail = reasons.get(line.transaction_id) or event.failure.Cause[:300]
-            reason = f"{event.failure.Error} after {attempts} attempt(s): {detail}"
+    if event.failure is None:
+        return counts
+    attempts, attempts_text = failure_attempts(outcome)
+    reasons = {f.transaction_id: f.reason for f in outcome.failed} if outcome else {}
+    for line in unposted:
+        found = confirmed.get(line.transaction_id)
+        if found is not None:
             record_outcome(
-                event.run_id, line.transaction_id, TransactionStatus.FAILED, reason=reason, attempts=attempts
+                event.run_id,
+                line.transaction_id,
+                TransactionStatus.POSTED,
+                attempts=attempts,
+                ledger_id=found.ledger_id,
             )
-            counts.failed += 1
+            counts.posted += 1
+            continue
+        detail = reasons.get(line.transaction_id) or event.failure.Cause[:300]
+        reason = f"{event.failure.Error} after {attempts_text} attempt(s): {detail}"
+        if event.unconfirmed is not None:
+            reason = f"{reason}; {UNCONFIRMED_NOTE} ({event.unconfirmed.Error})"
+        record_outcome(event.run_id, line.transaction_id, TransactionStatus.FAILED, reason=reason, attempts=attempts)
+        counts.failed += 1
     return counts
 
 

@@ -205,3 +205,52 @@ def status_counts(run_id: str) -> dict[str, int]:
         if "LastEvaluatedKey" not in page:
             return counts
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def failed_ids(run_id: str) -> list[str]:
+    """The transaction ids of a run recorded ``failed`` (paginated query on the run's partition)."""
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": "run_id = :r",
+        "FilterExpression": "#s = :f",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":r": run_id, ":f": TransactionStatus.FAILED.value},
+        "ProjectionExpression": "transaction_id",
+        "ConsistentRead": True,
+    }
+    table = _table(tables().transactions)
+    ids: list[str] = []
+    while True:
+        page = table.query(**kwargs)
+        ids.extend(str(item["transaction_id"]) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return ids
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def confirm_posted(run_id: str, transaction_id: str, ledger_id: str) -> bool:
+    """Turn a ``failed`` row the ledger turned out to hold into ``posted``, only if it is still failed.
+
+    The failure reason moves to ``previous_reason`` (as a redrive keeps it) and the attempts
+    stay as recorded. Returns ``False`` when the row is no longer failed (posted, or redriven).
+    """
+    try:
+        _table(tables().transactions).update_item(
+            Key={"run_id": run_id, "transaction_id": transaction_id},
+            UpdateExpression=(
+                "SET #s = :posted, ledger_id = :ledger, previous_reason = reason, confirmed_at = :now, "
+                "updated_at = :now REMOVE reason"
+            ),
+            ConditionExpression="#s = :failed",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":posted": TransactionStatus.POSTED.value,
+                ":failed": TransactionStatus.FAILED.value,
+                ":ledger": ledger_id,
+                ":now": now_iso(),
+            },
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

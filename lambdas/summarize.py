@@ -1,19 +1,58 @@
-"""Summarize: counts the run's transactions by status and closes the run record."""
+"""Summarize: re-checks the run's failed transactions at finance, counts them by status and closes the run.
+
+A line recorded ``failed`` may still have landed in the ledger: its answer was lost and
+finance was unreachable when RecordResult tried to confirm it, or a late post landed after
+that lookup. At the end of the run finance has often recovered, so each failed line is
+looked up once more by idempotency key and the ones the ledger holds become ``posted``
+before counting. A finance system it cannot reach raises its error, so Step Functions waits
+for it one retry budget; after that the ``SummarizeUnconfirmed`` state calls this function
+with ``unconfirmed`` set, and the run is counted and closed without the check (logged), the
+lines staying failed for ``ledgerflow reconcile``. The check never fails the summary.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.finance_lookup import find_posted
 from lambdas.handler_support import parse
 from lambdas.models import RunState, RunSummary, TransactionStatus
 from lambdas.observability import logger, metrics, tracer
-from lambdas.store import now_iso, status_counts, update_run
+from lambdas.store import confirm_posted, failed_ids, now_iso, status_counts, update_run
+
+RESERVED_MILLIS = 10_000
+"""Time kept back from the function's timeout for counting and closing the run after the lookups."""
 
 
-def summarize(state: RunState) -> RunSummary:
+def confirm_failed(state: RunState, has_time: Callable[[], bool] = lambda: True) -> int:
+    """Turn this run's failed lines that the ledger holds into posted; returns how many.
+
+    A finance error propagates (Step Functions retries it); once ``state.unconfirmed`` says the
+    retries ran out, the check is skipped and logged, so the run still closes.
+    """
+    if state.unconfirmed is not None:
+        logger.warning(
+            "finance unreachable for the run-end check of failed lines; they stay failed for `ledgerflow reconcile`",
+            extra={"error": state.unconfirmed.Error},
+        )
+        return 0
+    failed = failed_ids(state.run_id)
+    if not failed:
+        return 0
+    found = find_posted(state.process, failed, has_time=has_time)
+    confirmed = sum(confirm_posted(state.run_id, tid, record.ledger_id) for tid, record in found.items())
+    if confirmed:
+        logger.info("failed lines confirmed posted at finance by the run-end check", extra={"confirmed": confirmed})
+    return confirmed
+
+
+def summarize(state: RunState, has_time: Callable[[], bool] = lambda: True) -> RunSummary:
+    """Confirm what the ledger holds, then count the run's transactions by status and close the run."""
+    confirm_failed(state, has_time)
     counts = status_counts(state.run_id)
     pending = counts[TransactionStatus.PENDING.value]
     summary = RunSummary(
@@ -42,7 +81,9 @@ def summarize(state: RunState) -> RunSummary:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    summary = summarize(parse(RunState, event))
+    summary = summarize(
+        parse(RunState, event), has_time=lambda: context.get_remaining_time_in_millis() > RESERVED_MILLIS
+    )
     if summary.pending:
         metrics.add_metric(name="TransactionsLeftPending", unit=MetricUnit.Count, value=summary.pending)
     return summary.model_dump()

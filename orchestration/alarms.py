@@ -38,6 +38,10 @@ MONITORING_FUNCTIONS: tuple[FunctionSpec, ...] = (HEALTH_CHECK, ALARM_NOTIFIER)
 RETRIED_BY_DESIGN = {
     "post-to-finance": "raises the finance error class so Step Functions retries the item",
     "check-gate": "raises GateClosedTooLong when a gate stays closed past its maximum pause",
+    "record-result": "raises the finance error class when finance cannot confirm a failed post, so Step "
+    "Functions retries the lookup",
+    "summarize": "raises the finance error class when finance cannot re-check the run's failed lines, so Step "
+    "Functions retries the check",
 }
 """Functions whose errors are control flow: alarm on their error *rate*, not on one error."""
 

@@ -27,6 +27,9 @@ real stack:
 7. slow                -> the response is delayed *after* the entry is
    recorded, so a client that times out and retries with the same
    idempotency keys must get the dedup answers, never a second entry.
+
+Every ``GET`` (health, ping, the ledger, and one entry by idempotency key) passes only
+the outage and auth checks: the other faults model the ledger's write path.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import re
 import socket
 import struct
 import threading
+import urllib.parse
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -66,6 +70,8 @@ FAULT_KINDS: tuple[str, ...] = (
 MAX_BATCH_ENTRIES = 100
 """The most entries one batch request may carry."""
 BATCH_PATH = "/journal-entries/batch"
+ENTRY_PATH_PREFIX = "/journal-entries/"
+"""``GET /journal-entries/{idempotency_key}``: one entry by the key it was posted with."""
 
 MAX_BODY_BYTES = 1 << 20
 """Refuse absurd bodies instead of buffering them (the real facade does too)."""
@@ -129,6 +135,8 @@ class FinanceStats(BaseModel):
     """New ledger entries created."""
     duplicates_absorbed: int = 0
     """Entries answered from the idempotency table instead of creating an entry."""
+    lookups: int = 0
+    """``GET /journal-entries/{idempotency_key}`` requests answered (found or 404)."""
     rejected: int = 0
     """Permanent rejections: 400 (bad request), 401 (auth) and 422 (validation), per entry or request."""
     faults_injected: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
@@ -271,12 +279,16 @@ class _Handler(BaseHTTPRequestHandler):
         if self._read_body() is None:
             self._send(_Reply(status=400, body={"error": "invalid_body"}))
             return
-        if self._path not in ("/health", "/ping", "/journal-entries", "/stats"):
+        lookup = self._path.startswith(ENTRY_PATH_PREFIX)
+        if not lookup and self._path not in ("/health", "/ping", "/journal-entries", "/stats"):
             self._send(_Reply(status=404, body={"error": "not_found"}))
             return
         gated = self._gate()
         if gated is not None:
             self._send(gated)
+            return
+        if lookup:
+            self._send(sim._lookup(urllib.parse.unquote(self._path.removeprefix(ENTRY_PATH_PREFIX))))
             return
         if self._path == "/health":
             self._send(_Reply(status=200, body={"status": "ok"}))
@@ -366,6 +378,7 @@ class FinanceSimulator:
         self._stopping = threading.Event()
         self._entries: list[LedgerEntry] = []
         self._by_key: dict[str, str] = {}
+        self._entry_by_key: dict[str, LedgerEntry] = {}
         self._stats = FinanceStats()
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
@@ -495,6 +508,15 @@ class FinanceSimulator:
             self._stats.rejected += 1
         return _Reply(status=status, body={"error": code, "message": message})
 
+    def _lookup(self, key: str) -> _Reply:
+        """The entry posted under ``key`` (200), or 404 ``entry_not_found`` when none was."""
+        with self._lock:
+            self._stats.lookups += 1
+            entry = self._entry_by_key.get(key)
+        if entry is None:
+            return _Reply(status=404, body={"error": "entry_not_found", "message": f"no entry for key {key!r}"})
+        return _Reply(status=200, body=entry.model_dump(mode="json"))
+
     def _refuse(self, reply: _Reply) -> _Reply:
         """A whole batch request refused before any entry was looked at."""
         with self._lock:
@@ -539,21 +561,21 @@ class FinanceSimulator:
                 self._stats.duplicates_absorbed += 1
                 return _Reply(status=200, body={"ledger_id": existing, "duplicate": True})
             ledger_id = f"L{len(self._entries) + 1:06d}"
-            self._entries.append(
-                LedgerEntry(
-                    ledger_id=ledger_id,
-                    idempotency_key=key,
-                    transaction_id=data["transaction_id"],
-                    account=data["account"],
-                    amount=Decimal(data["amount"]),
-                    currency=data["currency"],
-                    period=data["period"],
-                    cost_centre=data["cost_centre"],
-                    employee=data["employee"],
-                    description=data["description"],
-                    posted_at=datetime.now(UTC),
-                )
+            entry = LedgerEntry(
+                ledger_id=ledger_id,
+                idempotency_key=key,
+                transaction_id=data["transaction_id"],
+                account=data["account"],
+                amount=Decimal(data["amount"]),
+                currency=data["currency"],
+                period=data["period"],
+                cost_centre=data["cost_centre"],
+                employee=data["employee"],
+                description=data["description"],
+                posted_at=datetime.now(UTC),
             )
+            self._entries.append(entry)
+            self._entry_by_key[key] = entry
             self._by_key[key] = ledger_id
             self._stats.posted += 1
         return _Reply(status=201, body={"ledger_id": ledger_id, "duplicate": False})

@@ -53,13 +53,24 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         calls_finance=True,
         timeout_seconds=120,
     ),
-    FunctionSpec("record-result", "record_result", "RecordResultFunctionArn", writes=("TRANSACTIONS_TABLE",)),
+    # RecordResult and Summarize look failed lines up at finance (a post whose answer was lost);
+    # each lookup may take the finance timeout, hence the longer function timeouts.
+    FunctionSpec(
+        "record-result",
+        "record_result",
+        "RecordResultFunctionArn",
+        writes=("TRANSACTIONS_TABLE",),
+        calls_finance=True,
+        timeout_seconds=120,
+    ),
     FunctionSpec(
         "summarize",
         "summarize",
         "SummarizeFunctionArn",
         reads=("TRANSACTIONS_TABLE",),
-        writes=("RUNS_TABLE",),
+        writes=("RUNS_TABLE", "TRANSACTIONS_TABLE"),
+        calls_finance=True,
+        timeout_seconds=120,
     ),
     FunctionSpec("start-next", "start_next", "StartNextFunctionArn", starts_executions=True),
     FunctionSpec(

@@ -117,6 +117,8 @@ class RunReport(BaseModel):
     finance_max_concurrent_by_process: dict[str, int] = Field(default_factory=dict)
     finance_faults_injected: dict[str, int] = Field(default_factory=dict)
     finance_duplicates_absorbed: int = 0
+    finance_lookups: int = 0
+    """Entries looked up by idempotency key: failed lines confirmed (or not) at finance before counting."""
     evidence: ScenarioEvidence = Field(default_factory=ScenarioEvidence)
     invariant_violations: list[str] = Field(default_factory=list)
 
@@ -349,6 +351,7 @@ def check_invariants(
             "finance_max_concurrent_by_process": stats.max_concurrent_by_process,
             "finance_faults_injected": {k: v for k, v in stats.faults_injected.items() if v},
             "finance_duplicates_absorbed": stats.duplicates_absorbed,
+            "finance_lookups": stats.lookups,
         }
     )
 

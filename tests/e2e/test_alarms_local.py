@@ -24,11 +24,15 @@ def test_finance_outage_fires_and_clears_the_finance_alarms_and_no_others(make_c
     )
     assert report.ok and report.failed > 0, "the outage outlasts the retry budget of the items in flight"
     fired = {alarm.name: alarm for alarm in report.alarms}
-    assert set(fired) == {
+    finance_alarms = {
         config.resource_name("finance-health"),
         config.resource_name("post-to-finance-error-rate"),
         config.resource_name("expense-report-transactions-failed"),
     }
+    # RecordResult and Summarize raise while finance cannot confirm failed lines (Step Functions
+    # retries them): their error-rate alarms may fire with the outage too, and nothing else may.
+    confirming = {config.resource_name("record-result-error-rate"), config.resource_name("summarize-error-rate")}
+    assert finance_alarms <= set(fired) <= finance_alarms | confirming
     subscribers = {("email", e) for e in config.notifications.email} | {("sms", n) for n in config.notifications.sms}
     for alarm in report.alarms:
         assert alarm.recovered_at is not None, f"{alarm.name} did not recover to OK"

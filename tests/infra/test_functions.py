@@ -192,7 +192,7 @@ def test_only_start_next_and_start_run_start_executions_on_the_known_state_machi
             assert not starts, spec.name
 
 
-def test_only_post_to_finance_reads_the_token_secret(synthesized: Synthesized) -> None:
+def test_only_the_functions_that_call_finance_read_the_token_secret(synthesized: Synthesized) -> None:
     secret = synthesized.config.finance.token_secret_name
     for spec in FUNCTIONS:
         reads = {g for g in grants_of(synthesized, spec) if g.action.startswith("secretsmanager:")}

@@ -1,8 +1,9 @@
 """``ledgerflow reconcile | failures | redrive`` in-process against a running local engine.
 
-Each test breaks a run for real (exhausted retries, crashes after posts, a gate that never
-opened), checks what the commands report, repairs with ``redrive`` and then checks that the
-invariants hold and that nothing already posted was posted again.
+Each test breaks a run for real (exhausted retries, a crash after a post that finance stays
+down to confirm, a gate that never opened), checks what the commands report, repairs with
+``redrive`` and then checks that the invariants hold and that nothing already posted was
+posted again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from lambdas.record_result import UNCONFIRMED_NOTE
 from orchestration.cli import app
 from orchestration.engine.crash import CrashAfterPost
 from orchestration.finance_sim import FinanceFaults
@@ -86,31 +88,45 @@ def test_failures_lists_reasons_and_redrive_posts_only_the_failed_ones(local_sys
     assert json.loads(again.stdout)["resubmitted"] == 0
 
 
-def test_reconcile_reports_a_post_that_crashed_unrecorded_and_redrive_repairs_it(local_system, make_config) -> None:
+def test_a_crashed_post_finance_cannot_confirm_is_flagged_by_reconcile_and_repaired_by_redrive(
+    local_system, make_config
+) -> None:
+    """The residual case: finance goes down right after a crashed post and stays down through the
+    post's retries, RecordResult's lookup and Summarize's re-check, so the line is recorded failed
+    "could not be confirmed"; reconcile flags it and redrive posts it without a second entry."""
     system = local_system(
-        make_config(defaults={"chunk_size": 5, "batch_size": 20}, processes={"expense_report": {"batch_size": 20}})
+        make_config(
+            retry_profiles=QUICK_PROFILE,
+            defaults={"chunk_size": 5, "batch_size": 20},
+            processes={"expense_report": {"batch_size": 20}},
+        )
     )
-    process, run_id = "expense_report", "crashing"
+    process, run_id = "expense_report", "crash-then-outage"
     system.gates.set(process, open_=True, reason="test")
     system.seed(process, run_id, 10)
     crash = CrashAfterPost("ledgerflow-local-post-to-finance", 1.0, seed=1, every_attempt=True)
     with crash.installed(system.engine.runtime):
-        wait_for_execution(system.engine, system.engine.start_run(process, run_id), timeout=180)
-    assert len(crash.crashed_keys) == 10 * 4, "2 items of 5 x (first attempt + 3 retries of Runtime.ExitError)"
-    assert len(system.finance.ledger()) == 10, "each item's batch landed before its invocation died"
+        execution = system.engine.start_run(process, run_id)
+        wait_until(lambda: crash.crashed_keys, timeout=30, interval=0.02)
+        system.finance.set_outage(True)
+        assert wait_for_execution(system.engine, execution, timeout=120)["status"] == "SUCCEEDED"
+    system.finance.set_outage(False)
+    landed = {entry.idempotency_key for entry in system.finance.ledger()}
+    assert landed == set(crash.crashed_keys), "each crashed post landed once, nothing after the outage began"
 
     found = cli(system, "reconcile", process, "--json")
     assert found.exit_code == 1, found.output
     differences = json.loads(found.stdout)["differences"]
-    assert Counter(d["kind"] for d in differences) == {"in_ledger_not_posted": 10}
+    assert Counter(d["kind"] for d in differences) == {"in_ledger_not_posted": len(landed)}
     listed = json.loads(cli(system, "failures", process, "--json").stdout)
-    assert len(listed) == 10 and all(r["reason"].startswith("Runtime.ExitError") for r in listed)
+    assert len(listed) == 10
+    assert all(UNCONFIRMED_NOTE in r["reason"] and r["attempts"] >= 1 for r in listed)
 
     assert cli(system, "redrive", process).exit_code == 0
     finished(system, process, run_id)
     assert {i["status"] for i in system.transactions(run_id)} == {"posted"}
     assert len(system.finance.ledger()) == 10
-    assert system.finance.stats().duplicates_absorbed >= 10, "the crashed posts came back as dedup answers"
+    assert system.finance.stats().duplicates_absorbed >= len(landed), "the crashed posts came back as dedup answers"
     clean = cli(system, "reconcile", process, "--period", "2026-11")
     assert clean.exit_code == 0, clean.output
     assert "reconciled" in clean.output

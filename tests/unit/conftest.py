@@ -20,7 +20,7 @@ import botocore.session
 import pytest
 from moto import mock_aws
 
-from lambdas import post_to_finance, settings, start_next, start_run, store
+from lambdas import finance_lookup, post_to_finance, settings, start_next, start_run, store
 from lambdas.models import TransactionStatus
 from orchestration.config import EnvironmentConfig, load_config
 from orchestration.engine.lambda_runtime import LocalContext
@@ -38,7 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _clear_handler_caches() -> None:
     """Drop the handlers' warm-container caches (boto3 tables, process settings, finance client,
     idempotency layer, Step Functions client), so each test builds them inside its own ``mock_aws``."""
-    for module in (store, settings, post_to_finance, start_run, start_next):
+    for module in (store, settings, post_to_finance, finance_lookup, start_run, start_next):
         for value in vars(module).values():
             if getattr(value, "__module__", None) == module.__name__ and hasattr(value, "cache_clear"):
                 value.cache_clear()

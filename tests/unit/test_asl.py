@@ -181,6 +181,27 @@ def test_post_to_finance_failure_always_reaches_record_result(definition: dict[s
     assert post["Next"] == "RecordResult"
 
 
+def test_finance_lookups_wait_one_unavailable_budget_then_record_without_confirmation(
+    config: EnvironmentConfig, definition: dict[str, Any]
+) -> None:
+    """RecordResult and Summarize raise the finance errors when they cannot confirm a lost answer:
+    retried on the unavailable profile without jitter, then caught into a state that records
+    without the lookup (the same function, told why through ``unconfirmed``)."""
+    rule = config.retry_profiles[PROFILE].unavailable
+    states = all_states(definition["States"])
+    for task, fallback in (("RecordResult", "RecordUnconfirmed"), ("Summarize", "SummarizeUnconfirmed")):
+        state = states[task]
+        [retrier] = [r for r in state["Retry"] if set(r["ErrorEquals"]) == set(TRANSIENT_ERRORS)]
+        assert (retrier["IntervalSeconds"], retrier["BackoffRate"]) == (rule.interval_seconds, rule.backoff_rate)
+        assert (retrier["MaxAttempts"], retrier["MaxDelaySeconds"]) == (rule.max_attempts, rule.max_delay_seconds)
+        assert "JitterStrategy" not in retrier
+        [catcher] = state["Catch"]
+        assert set(catcher["ErrorEquals"]) == {*TRANSIENT_ERRORS, "FinanceRejected"}
+        assert (catcher["ResultPath"], catcher["Next"]) == ("$.unconfirmed", fallback)
+        assert states[fallback]["Parameters"] == state["Parameters"]
+        assert "Catch" not in states[fallback]
+
+
 def test_gate_timeout_is_caught_by_the_handler_error_name(definition: dict[str, Any]) -> None:
     check = definition["States"]["CheckGate"]
     caught = {name for catcher in check["Catch"] for name in catcher["ErrorEquals"]}

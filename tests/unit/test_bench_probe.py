@@ -22,6 +22,7 @@ def test_the_definition_states_fall_into_execution_batch_and_item_levels() -> No
         "Transform",
         "PostToFinance",
         "RecordResult",
+        "RecordUnconfirmed",
     }
     assert {s for s, level in levels.items() if level is Level.BATCH} == {
         "CheckGate",
@@ -38,6 +39,7 @@ def test_the_definition_states_fall_into_execution_batch_and_item_levels() -> No
         "StartNext",
         "Continued",
         "Summarize",
+        "SummarizeUnconfirmed",
     }
     assert functions["GetTransactions"] == "get-transactions" and functions["PostToFinance"] == "post-to-finance"
     assert set(functions.values()) == {spec.name for spec in TASK_FUNCTIONS} == set(DYNAMODB_SCALING)

@@ -30,6 +30,7 @@ from lambdas.finance_client import (
     FinanceTimeout,
     FinanceUnavailable,
     JournalEntry,
+    LedgerRecord,
     PostResult,
 )
 from orchestration.finance_sim import FinanceFaults, FinanceSimulator
@@ -378,6 +379,58 @@ def test_outage_can_be_toggled_at_runtime(make_sim: SimFactory, make_client: Cli
     assert client.health() >= 0
     assert post_one(client, entry(), idempotency_key="k").duplicate is False
     assert sim.stats().faults_injected["outage"] == 2
+
+
+# -- lookup by idempotency key ------------------------------------------------------
+
+
+def test_find_entry_returns_the_entry_posted_under_the_key_and_none_when_absent(
+    make_sim: SimFactory, make_client: ClientFactory, raw: urllib3.PoolManager
+) -> None:
+    sim = make_sim(FinanceFaults(overload_rate=0, throttle_rate=0))
+    client = make_client(sim)
+    posted = post_one(client, entry("TX-7"), idempotency_key="payroll_journal:TX-7")
+
+    found = client.find_entry("payroll_journal:TX-7")
+    assert found == LedgerRecord(
+        ledger_id=posted.ledger_id, idempotency_key="payroll_journal:TX-7", transaction_id="TX-7"
+    )
+    assert client.find_entry("payroll_journal:TX-8") is None
+    assert client.find_entry("expense_report:TX-7") is None, "the key, not the transaction id, is looked up"
+    absent = raw.request("GET", f"{sim.url}/journal-entries/payroll_journal%3ATX-8")
+    assert (absent.status, json.loads(absent.data)["error"]) == (404, "entry_not_found")
+    stats = sim.stats()
+    assert (stats.lookups, stats.posted, stats.duplicates_absorbed) == (4, 1, 0), "a lookup never posts"
+
+
+def test_find_entry_raises_the_transient_errors_of_posting(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim()
+    client = make_client(sim)
+    post_one(client, entry(), idempotency_key="k")
+    sim.set_outage(True)
+    with pytest.raises(FinanceOverloaded) as err:
+        client.find_entry("k")
+    assert err.value.code == "outage"
+    assert sim.stats().faults_injected["outage"] == 1
+    sim.set_outage(False)
+    assert client.find_entry("k") is not None
+
+    url = sim.url
+    sim.stop()
+    with pytest.raises(FinanceUnavailable):
+        FinanceClient(url, timeout_seconds=1.0).find_entry("k")
+
+
+def test_lookups_pass_only_the_outage_and_auth_checks_like_every_get(
+    make_sim: SimFactory, make_client: ClientFactory
+) -> None:
+    """Write-path faults (reset, overload, throttle, slow) never touch a GET; a bad token does."""
+    sim = make_sim(FinanceFaults(reset_rate=1, overload_rate=1, throttle_rate=1, slow_rate=1), token="t")
+    assert make_client(sim, token="t").find_entry("k") is None
+    with pytest.raises(FinanceRejected) as err:
+        make_client(sim, token="wrong").find_entry("k")
+    assert err.value.status == 401
+    assert sum(sim.stats().faults_injected.values()) == 0
 
 
 def test_connection_refused_is_unavailable(make_sim: SimFactory) -> None:

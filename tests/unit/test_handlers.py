@@ -20,6 +20,7 @@ from lambdas import (
     wait_for_gate,
 )
 from lambdas.errors import GateClosedTooLong
+from lambdas.finance_client import FinanceClient, FinanceOverloaded, JournalEntry, PostResult
 from lambdas.models import PostOutcome, RunInput, TransactionStatus
 from orchestration.engine.lambda_runtime import LocalContext
 from orchestration.finance_sim import FinanceFaults, FinanceSimulator
@@ -409,6 +410,20 @@ def test_record_result_failure_path_records_every_line_failed_with_reason_and_at
         assert "database_overloaded" in row["reason"]
 
 
+CRASH = {"Error": "Runtime.ExitError", "Cause": "Runtime exited with error: signal: killed"}
+
+
+def post_unrecorded(finance: FinanceSimulator, entries: list[dict[str, Any]]) -> dict[str, str]:
+    """Post lines under their real idempotency keys with no invocation reporting it: a lost answer."""
+    with FinanceClient(finance.url, timeout_seconds=2) as client:
+        answers = client.post_entries(
+            [(f"{PROCESS}:{line['transaction_id']}", JournalEntry(**line)) for line in entries]
+        )
+    ledger_ids = [answer.ledger_id for answer in answers if isinstance(answer, PostResult)]
+    assert len(ledger_ids) == len(entries)
+    return {line["transaction_id"]: ledger_id for line, ledger_id in zip(entries, ledger_ids, strict=True)}
+
+
 def test_record_result_never_overwrites_a_posted_transaction(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
@@ -417,9 +432,14 @@ def test_record_result_never_overwrites_a_posted_transaction(
     record_result.handler({**item, "post": post(context, entries[:1])}, context)
     ledger_id = aws.transaction(RUN_ID, entries[0]["transaction_id"])["ledger_id"]
 
-    # A late Catch for the same item whose cause carries no outcome (e.g. a task timeout).
+    # A late Catch for the same item whose cause carries no outcome (e.g. a task timeout), on the
+    # unconfirmed path (no finance lookup), so only the conditional write protects the posted row.
     counts = record_result.handler(
-        {**item, "failure": {"Error": "States.Timeout", "Cause": "Task timed out after 120.00 seconds"}},
+        {
+            **item,
+            "failure": {"Error": "States.Timeout", "Cause": "Task timed out after 120.00 seconds"},
+            "unconfirmed": {"Error": "FinanceOverloaded", "Cause": "outage"},
+        },
         context,
     )
 
@@ -431,8 +451,47 @@ def test_record_result_never_overwrites_a_posted_transaction(
     for line in entries[1:]:
         row = aws.transaction(RUN_ID, line["transaction_id"])
         assert row["status"] == "failed"
-        assert row["attempts"] == 0
-        assert row["reason"] == "States.Timeout after 0 attempt(s): Task timed out after 120.00 seconds"
+        assert row["attempts"] == 1
+        assert row["reason"] == (
+            "States.Timeout after at least 1 attempt(s): Task timed out after 120.00 seconds; "
+            f"{record_result.UNCONFIRMED_NOTE} (FinanceOverloaded)"
+        )
+
+
+def test_record_result_confirms_lost_answers_at_finance_before_recording_failed(
+    aws: Aws, context: LocalContext, finance: FinanceSimulator
+) -> None:
+    entries = seeded_entries(aws, context, 4)
+    landed = post_unrecorded(finance, entries[:2])
+    item = {"process": PROCESS, "run_id": RUN_ID, "entries": entries, "rejected": [], "failure": CRASH}
+
+    counts = record_result.handler(item, context)
+
+    assert counts == {"posted": 2, "rejected": 0, "failed": 2}
+    for tid, ledger_id in landed.items():
+        row = aws.transaction(RUN_ID, tid)
+        assert (row["status"], row["ledger_id"], row["attempts"]) == ("posted", ledger_id, 1)
+    for line in entries[2:]:
+        row = aws.transaction(RUN_ID, line["transaction_id"])
+        assert row["status"] == "failed"
+        assert row["reason"].startswith("Runtime.ExitError after at least 1 attempt(s): Runtime exited")
+        assert record_result.UNCONFIRMED_NOTE not in row["reason"]
+    assert finance.stats().lookups == 4
+    assert len(finance.ledger()) == 2, "confirming never posts"
+
+
+def test_record_result_raises_when_finance_cannot_confirm_and_writes_nothing(
+    aws: Aws, context: LocalContext, finance: FinanceSimulator
+) -> None:
+    entries = seeded_entries(aws, context, 2)
+    post_unrecorded(finance, entries[:1])
+    finance.set_outage(True)
+    item = {"process": PROCESS, "run_id": RUN_ID, "entries": entries, "rejected": [], "failure": CRASH}
+
+    with pytest.raises(FinanceOverloaded):
+        record_result.handler(item, context)
+
+    assert {aws.transaction(RUN_ID, line["transaction_id"])["status"] for line in entries} == {"pending"}
 
 
 def test_record_result_ignores_rejections_of_unknown_transactions(aws: Aws, context: LocalContext) -> None:
@@ -481,6 +540,54 @@ def test_summarize_counts_and_closes_the_run(aws: Aws, context: LocalContext) ->
     assert summarize.handler(run_state(), context)["status"] == "completed"
     assert aws.run(RUN_ID)["status"] == "completed"
     assert aws.run(RUN_ID)["pending"] == 0
+
+
+def test_summarize_turns_failed_lines_the_ledger_holds_into_posted(
+    aws: Aws, context: LocalContext, finance: FinanceSimulator
+) -> None:
+    entries = seeded_entries(aws, context, 3)
+    record_result.handler(
+        {
+            "process": PROCESS,
+            "run_id": RUN_ID,
+            "entries": entries,
+            "rejected": [],
+            "failure": CRASH,
+            "unconfirmed": {"Error": "FinanceOverloaded", "Cause": "outage"},
+        },
+        context,
+    )
+    landed = post_unrecorded(finance, entries[:1])
+
+    summary = summarize.handler(run_state(), context)
+
+    assert (summary["posted"], summary["failed"], summary["pending"]) == (1, 2, 0)
+    [(tid, ledger_id)] = landed.items()
+    row = aws.transaction(RUN_ID, tid)
+    assert (row["status"], row["ledger_id"], row["attempts"]) == ("posted", ledger_id, 1)
+    assert "reason" not in row
+    assert row["previous_reason"].startswith("Runtime.ExitError after at least 1 attempt(s)")
+    assert aws.run(RUN_ID)["posted"] == 1
+
+
+def test_summarize_raises_for_a_retry_while_finance_is_unreachable_then_closes_the_run_without_the_check(
+    aws: Aws, context: LocalContext, finance: FinanceSimulator
+) -> None:
+    seeded = aws.seed(PROCESS, RUN_ID, 2)
+    for t in seeded.transactions:
+        aws.set_status(RUN_ID, t["transaction_id"], TransactionStatus.FAILED)
+    finance.set_outage(True)
+
+    with pytest.raises(FinanceOverloaded):
+        summarize.handler(run_state(), context)
+    assert "finished_at" not in aws.run(RUN_ID)
+
+    unconfirmed = {"Error": "FinanceOverloaded", "Cause": "outage"}
+    summary = summarize.handler(run_state(unconfirmed=unconfirmed), context)
+
+    assert (summary["status"], summary["failed"]) == ("completed", 2)
+    assert aws.run(RUN_ID)["finished_at"]
+    assert finance.stats().faults_injected["outage"] == 1, "one lookup, then none once the retries ran out"
 
 
 # -- StartNext ----------------------------------------------------------------
