@@ -1,7 +1,7 @@
 """End-to-end throughput of the local engine, and the per-unit figures ``ledgerflow plan`` uses.
 
     .venv/bin/python bench/throughput.py            # 1,000 and 5,000 tx x MaxConcurrency 1, 10, 40 x batch 100, 200
-    .venv/bin/python bench/throughput.py --quick    # 100 and 300 tx x MaxConcurrency 10 x batch 100, 200
+    .venv/bin/python bench/throughput.py --quick    # 100 and 300 tx x MaxConcurrency 10 x batch 100, 200 x chunk 10, 100
     .venv/bin/python bench/throughput.py --transactions 500 --max-concurrency 10 40 --batch-sizes 100
     .venv/bin/python bench/throughput.py --quick --write-coefficients   # refresh the plan's coefficients
     .venv/bin/python bench/throughput.py --coefficients-from bench/results/throughput-latest.json
@@ -60,8 +60,8 @@ DYNAMODB_SCALING: dict[str, str] = {
     "wait-for-gate": "invocation",  # one run-record write per pause
     "get-transactions": "transaction",  # a Query page of batch_size rows
     "transform": "transaction",  # reads every line of its chunk
-    "post-to-finance": "transaction",  # an idempotency record per line
-    "record-result": "transaction",  # one conditional update per line
+    "post-to-finance": "invocation",  # one idempotency record per chunk (put, then update)
+    "record-result": "transaction",  # reads the chunk's rows and writes back the posted ones
     "summarize": "transaction",  # counts every transaction of the run
     "start-next": "invocation",  # no table work; starts the next execution
 }
@@ -606,7 +606,7 @@ def markdown(report: ThroughputReport) -> str:
 
 
 def cases_from(args: argparse.Namespace) -> list[Case]:
-    """Every combination of volume, MaxConcurrency and batch size asked for (or the quick set)."""
+    """Every combination of volume, MaxConcurrency, batch and chunk size asked for (or the quick set)."""
     if args.quick:
         volumes, concurrencies, batch_sizes = [100, 300], [10], args.batch_sizes
     else:
@@ -617,10 +617,10 @@ def cases_from(args: argparse.Namespace) -> list[Case]:
             transactions=volume,
             max_concurrency=concurrency,
             batch_size=batch,
-            chunk_size=args.chunk_size,
+            chunk_size=chunk,
             max_batches_per_execution=args.max_batches_per_execution,
         )
-        for volume, concurrency, batch in itertools.product(volumes, concurrencies, batch_sizes)
+        for volume, concurrency, batch, chunk in itertools.product(volumes, concurrencies, batch_sizes, args.chunk_sizes)
     ]
 
 
@@ -630,11 +630,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transactions", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--max-concurrency", type=int, nargs="+", default=[1, 10, 40])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[100, 200])
-    parser.add_argument("--chunk-size", type=int, default=10)
+    parser.add_argument(
+        "--chunk-sizes", type=int, nargs="+", default=[10, 100], help="transactions per Map item (default 10 100)"
+    )
     parser.add_argument("--max-batches-per-execution", type=int, default=8)
     parser.add_argument("--process", default="payroll_journal")
     parser.add_argument(
-        "--quick", action="store_true", help="100 and 300 transactions, MaxConcurrency 10, both batch sizes (4 cases)"
+        "--quick", action="store_true", help="100 and 300 transactions, MaxConcurrency 10, every batch and chunk size"
     )
     parser.add_argument("--no-write", action="store_true", help="print only; write nothing under bench/results/")
     parser.add_argument(
