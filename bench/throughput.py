@@ -1,7 +1,7 @@
 """End-to-end throughput of the local engine, and the per-unit figures ``ledgerflow plan`` uses.
 
     .venv/bin/python bench/throughput.py            # 1,000 and 5,000 tx x MaxConcurrency 1, 10, 40 x batch 100, 200
-    .venv/bin/python bench/throughput.py --quick    # 100 and 300 tx x MaxConcurrency 10 x batch 100, 200 x chunk 10, 100
+    .venv/bin/python bench/throughput.py --quick    # 100, 300 tx x MaxConcurrency 10 x batch 100, 200 x chunk 10, 100
     .venv/bin/python bench/throughput.py --transactions 500 --max-concurrency 10 40 --batch-sizes 100
     .venv/bin/python bench/throughput.py --quick --write-coefficients   # refresh the plan's coefficients
     .venv/bin/python bench/throughput.py --coefficients-from bench/results/throughput-latest.json
@@ -620,7 +620,9 @@ def cases_from(args: argparse.Namespace) -> list[Case]:
             chunk_size=chunk,
             max_batches_per_execution=args.max_batches_per_execution,
         )
-        for volume, concurrency, batch, chunk in itertools.product(volumes, concurrencies, batch_sizes, args.chunk_sizes)
+        for volume, concurrency, batch, chunk in itertools.product(
+            volumes, concurrencies, batch_sizes, args.chunk_sizes
+        )
     ]
 
 

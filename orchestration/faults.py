@@ -21,28 +21,30 @@ def finance_faults(profile: FaultProfile, *, seed: int, timeout_seconds: float) 
     """Fault rates of the finance simulator for a profile.
 
     ``transient`` injects each retryable failure (503 overload, 429 throttling, a response
-    slower than the client timeout, a connection reset) at a few percent; ``chaos`` adds a
-    concurrency cap that overloads the finance database when too many posts arrive at once.
+    slower than the client timeout, a connection reset) into a share of the batch requests
+    (each carries a Map item's chunk of entries, so even a short run sees a few); ``chaos``
+    raises the rates and adds a concurrency cap that overloads the finance database when too
+    many batches arrive at once.
     """
     slow = timeout_seconds + 0.5
     if profile is FaultProfile.NONE:
         return FinanceFaults(seed=seed)
     if profile is FaultProfile.TRANSIENT:
         return FinanceFaults(
-            overload_rate=0.02,
-            throttle_rate=0.02,
-            slow_rate=0.005,
+            overload_rate=0.1,
+            throttle_rate=0.1,
+            slow_rate=0.03,
             slow_seconds=slow,
-            reset_rate=0.005,
+            reset_rate=0.03,
             seed=seed,
         )
     return FinanceFaults(
-        capacity=12,
-        overload_rate=0.05,
-        throttle_rate=0.05,
-        slow_rate=0.01,
+        capacity=6,
+        overload_rate=0.15,
+        throttle_rate=0.15,
+        slow_rate=0.05,
         slow_seconds=slow,
-        reset_rate=0.02,
+        reset_rate=0.08,
         seed=seed,
     )
 

@@ -43,16 +43,16 @@ CAPACITY_LATENCY_SECONDS = 0.2
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("overload", "rate", 0.1, "finance answers 503 database_overloaded at random"),
+        Scenario("overload", "rate", 0.2, "finance answers 503 database_overloaded at random"),
         Scenario(
             "capacity",
             "capacity",
             3,
             f"finance commits take {CAPACITY_LATENCY_SECONDS}s and answers 503 when more posts than this are in flight",
         ),
-        Scenario("throttle", "rate", 0.1, "finance answers 429 throttled with Retry-After"),
-        Scenario("slow", "rate", 0.05, "finance records the entry but answers after the client timeout"),
-        Scenario("reset", "rate", 0.05, "finance drops the connection without an answer"),
+        Scenario("throttle", "rate", 0.2, "finance answers 429 throttled with Retry-After"),
+        Scenario("slow", "rate", 0.1, "finance records the entry but answers after the client timeout"),
+        Scenario("reset", "rate", 0.1, "finance drops the connection without an answer"),
         Scenario(
             "outage",
             "seconds",

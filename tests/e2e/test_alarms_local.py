@@ -17,7 +17,8 @@ SHORT_RETRIES = {"interval_seconds": 1, "backoff_rate": 1.0, "max_attempts": 2, 
 def test_finance_outage_fires_and_clears_the_finance_alarms_and_no_others(make_config) -> None:
     # A retry budget of 2 s keeps the outage (budget + margin) and the test short.
     config = make_config(
-        retry_profiles={"standard": dict.fromkeys(("throttled", "overloaded", "unavailable"), SHORT_RETRIES)}
+        defaults={"chunk_size": 10},
+        retry_profiles={"standard": dict.fromkeys(("throttled", "overloaded", "unavailable"), SHORT_RETRIES)},
     )
     report = run_local(
         config, processes=["expense_report"], transactions=80, faults="outage", seed=3

@@ -14,7 +14,8 @@ QUICK_RETRY = {"interval_seconds": 1, "backoff_rate": 1.0, "max_attempts": 1, "m
 
 def test_transient_errors_past_max_attempts_are_caught_and_recorded_as_failed(local_system, make_config) -> None:
     config = make_config(
-        retry_profiles={"standard": {"throttled": QUICK_RETRY, "overloaded": QUICK_RETRY, "unavailable": QUICK_RETRY}}
+        defaults={"chunk_size": 6},
+        retry_profiles={"standard": {"throttled": QUICK_RETRY, "overloaded": QUICK_RETRY, "unavailable": QUICK_RETRY}},
     )
     system = local_system(config, FinanceFaults(throttle_rate=1.0))
     system.gates.set("payroll_journal", open_=True, reason="test")

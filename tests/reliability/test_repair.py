@@ -49,7 +49,8 @@ def assert_reconciled(system: Any, process: str) -> None:
 
 
 def test_failures_lists_reasons_and_redrive_posts_only_the_failed_ones(local_system, make_config) -> None:
-    system = local_system(make_config(retry_profiles=QUICK_PROFILE), FinanceFaults(throttle_rate=0.5, seed=4))
+    config = make_config(defaults={"chunk_size": 5, "batch_size": 30}, retry_profiles=QUICK_PROFILE)
+    system = local_system(config, FinanceFaults(throttle_rate=0.5, seed=4))
     process, run_id = "payroll_journal", "half-throttled"
     system.gates.set(process, open_=True, reason="test")
     system.seed(process, run_id, 30)

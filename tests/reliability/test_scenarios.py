@@ -123,7 +123,7 @@ def test_gate_closed_and_reopened_mid_run_pauses_then_finishes(make_config) -> N
 def test_every_scenario_combined_with_the_chaos_preset(make_config) -> None:
     report = run(
         make_config,
-        "chaos,crash_after_post=0.2,duplicate_run,duplicate_delivery=0.1,malformed=0.1,gate_flap=2,outage=2",
+        "chaos,crash_after_post=0.5,duplicate_run,duplicate_delivery=0.1,malformed=0.1,gate_flap=2,outage=2",
         transactions=60,
     )
     assert report.rejected > 0
