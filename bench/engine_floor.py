@@ -111,7 +111,7 @@ def ours_engine() -> Iterator[None]:
 
     from orchestration.engine.lambda_runtime import Handler, LocalLambdaRuntime
     from orchestration.engine.local import EXECUTE_STATE_MACHINES
-    from orchestration.engine.moto_patch import atomic_requests, in_process_lambda
+    from orchestration.engine.moto_patch import atomic_requests, cached_json_paths, in_process_lambda
     from orchestration.functions import FunctionSpec
 
     class NoopRuntime(LocalLambdaRuntime):
@@ -126,6 +126,7 @@ def ours_engine() -> Iterator[None]:
         stack.enter_context(atomic_requests())
         boto3.setup_default_session(region_name=REGION)
         stack.enter_context(in_process_lambda(runtime))
+        stack.enter_context(cached_json_paths())
         yield
 
 

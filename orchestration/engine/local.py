@@ -38,6 +38,7 @@ from orchestration.engine.monitor import LocalMonitor, topic_names
 from orchestration.engine.moto_patch import (
     atomic_requests,
     atomic_server,
+    cached_json_paths,
     fast_dynamodb_results,
     in_process_lambda,
 )
@@ -165,6 +166,7 @@ class LocalEngine:
             )
             stack.enter_context(in_process_lambda(runtime))
             stack.enter_context(fast_dynamodb_results())
+            stack.enter_context(cached_json_paths())
             create_tables(config, boto3.client("dynamodb", region_name=config.region))
             yield cls(config, runtime, provision_state_machines(config), endpoint_url=endpoint_url)
 

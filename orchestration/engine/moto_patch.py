@@ -18,14 +18,20 @@ by member, which cost about 6 ms per returned item (most of a local run's time w
 HCM rows). The item operations' results are already in DynamoDB's wire form, so
 ``fast_dynamodb_results`` dumps them with ``json`` instead; ``tests/unit/test_moto_patch.py``
 checks the bytes parse to exactly what moto's serializer produces for every type of attribute.
+
+The interpreter also parses every JSONPath (``$.Payload``, each ``.$`` parameter, ResultPath)
+with jsonpath_ng's yacc parser each time it evaluates one, about 0.8 ms a parse and a dozen per
+Map item. ``cached_json_paths`` parses each distinct path once: a parsed expression is never
+mutated by ``find`` or ``update_or_create``, so the cache returns the same result.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,7 +40,9 @@ from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.responses import ActionContext
 from moto.dynamodb.responses import DynamoResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.utils import json_path
 
 from orchestration.engine.lambda_runtime import LocalLambdaRuntime
 
@@ -42,6 +50,8 @@ PINNED_MOTO = "5.2.5"
 FAST_DYNAMODB_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem"})
 """The item operations whose results hold only wire-form items, keys, counts and capacity."""
 JSON_1_0 = "application/x-amz-json-1.0"
+JSON_PATH_CACHE_SIZE = 4096
+"""Distinct JSONPath strings kept parsed: the definition's paths number in the dozens."""
 
 
 class UnsupportedMoto(RuntimeError):
@@ -132,3 +142,17 @@ def fast_dynamodb_results() -> Iterator[None]:
         yield
     finally:
         DynamoResult.execute_result = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def cached_json_paths() -> Iterator[None]:
+    """Parse each JSONPath string once for the interpreter's path evaluations (see module docstring)."""
+    check_moto_version()
+    originals: dict[Any, Callable[[str], Any]] = {json_path: json_path.parse, result_path: result_path.parse}
+    for module, parse in originals.items():
+        module.parse = functools.lru_cache(maxsize=JSON_PATH_CACHE_SIZE)(parse)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module, parse in originals.items():
+            module.parse = parse  # type: ignore[attr-defined]

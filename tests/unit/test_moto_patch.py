@@ -173,3 +173,35 @@ def test_fast_dynamodb_results_are_byte_for_byte_what_moto_serializes() -> None:
     assert {k: v for k, v in read_back.items() if k not in ("blob", "blobs")} == {
         k: v for k, v in item.items() if k not in ("blob", "blobs")
     }
+
+
+def test_json_path_parsing_is_still_where_the_cache_patch_expects_it() -> None:
+    import jsonpath_ng
+    import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    assert json_path.parse is jsonpath_ng.ext.parse
+    assert result_path.parse is jsonpath_ng.parse
+    assert "parse(path)" in inspect.getsource(json_path.extract_json)
+    assert "parse(self.result_path_src)" in inspect.getsource(result_path.ResultPath._eval_body)
+
+
+def test_cached_json_paths_parse_once_answer_the_same_and_restore_moto() -> None:
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    from orchestration.engine.moto_patch import cached_json_paths
+
+    data = {"Payload": {"posted": [{"id": 1}, {"id": 2}], "attempt": 2}, "items": [1, 2, 3]}
+    paths = ["$.Payload.posted", "$.Payload.attempt", "$.items[1]", "$.items[*]", "$.Payload.posted[*].id"]
+    expected = [json_path.extract_json(p, data) for p in paths]
+    original = (json_path.parse, result_path.parse)
+    with cached_json_paths():
+        assert json_path.parse("$.Payload") is json_path.parse("$.Payload")
+        for _ in range(2):
+            assert [json_path.extract_json(p, data) for p in paths] == expected
+        target: dict[str, Any] = {"a": 1}
+        result_path.parse("$.post").update_or_create(target, {"ok": True})
+        assert target == {"a": 1, "post": {"ok": True}}
+    assert (json_path.parse, result_path.parse) == original
