@@ -24,15 +24,17 @@ SCENARIOS = (
     "overload=0.3",
     "capacity=1",
     "throttle=0.3",
-    "slow=0.2",
+    "slow=0.4",
     "reset=0.2",
     "outage=3",
     "crash_after_post=0.5",
+    "outage,crash_after_post=0.5",
+    "outage,slow=0.5",
     "duplicate_run=2",
     "duplicate_delivery=0.3",
     "malformed=0.5",
     "gate_flap=2",
-    "chaos,crash_after_post=0.2,duplicate_run,duplicate_delivery=0.1,malformed=0.1,gate_flap=2,outage=2",
+    "chaos,crash_after_post=0.5,duplicate_run,duplicate_delivery=0.1,malformed=0.1,gate_flap=2,outage=2",
 )
 
 

@@ -125,7 +125,8 @@ class Prices(Frozen):
 class Assumptions(Frozen):
     """Duration assumptions: not measurable locally, so stated, defaulted and printed."""
 
-    finance_latency_ms: float = Field(default=200.0, ge=0, description="one post to the finance API")
+    finance_latency_ms: float = Field(default=200.0, ge=0, description="one batch request's round trip to finance")
+    finance_entry_ms: float = Field(default=20.0, ge=0, description="finance's time per entry within a batch")
     lambda_overhead_ms: float = Field(default=20.0, ge=0, description="one warm invocation, before its I/O")
     dynamodb_latency_ms: float = Field(default=6.0, ge=0, description="one DynamoDB call from Lambda")
     transition_latency_ms: float = Field(default=25.0, ge=0, description="Step Functions per state transition")
@@ -225,14 +226,14 @@ def split_volume(total: int, parts: int) -> list[int]:
 
 
 def invocation_ms(fn: FunctionCoefficients, lines: int, assumptions: Assumptions) -> float:
-    """Duration of one invocation handling ``lines`` transactions: overhead, DynamoDB calls, posts."""
+    """Duration of one invocation handling ``lines`` transactions: overhead, DynamoDB calls, its post.
+
+    A function that calls finance sends its lines in one batch request: one round trip plus the
+    finance system's time for each entry.
+    """
     calls = fn.dynamodb_calls * (lines if fn.dynamodb_per == "transaction" else 1)
-    posts = lines if fn.calls_finance else 0
-    return (
-        assumptions.lambda_overhead_ms
-        + calls * assumptions.dynamodb_latency_ms
-        + posts * assumptions.finance_latency_ms
-    )
+    post_ms = assumptions.finance_latency_ms + lines * assumptions.finance_entry_ms if fn.calls_finance else 0.0
+    return assumptions.lambda_overhead_ms + calls * assumptions.dynamodb_latency_ms + post_ms
 
 
 def plan_process(

@@ -88,7 +88,8 @@ def print_plan(plan: Plan, console: Console) -> None:
     console.print(cost_table(plan))
     a = plan.assumptions
     console.print(
-        f"assumptions: finance {a.finance_latency_ms:g} ms per post, Lambda overhead {a.lambda_overhead_ms:g} ms "
+        f"assumptions: finance {a.finance_latency_ms:g} ms per batch request + {a.finance_entry_ms:g} ms per entry, "
+        f"Lambda overhead {a.lambda_overhead_ms:g} ms "
         f"per invocation, DynamoDB {a.dynamodb_latency_ms:g} ms per call, {a.transition_latency_ms:g} ms per state "
         f"transition, Lambda memory {a.lambda_memory_mb} MB, {a.runs_per_month} run(s) per process a month",
         highlight=False,
@@ -120,8 +121,11 @@ def plan(
         str | None, typer.Option("--processes", help="comma-separated processes (default: all)")
     ] = None,
     finance_latency_ms: Annotated[
-        float, typer.Option("--finance-latency-ms", min=0, help="one post to the finance API")
+        float, typer.Option("--finance-latency-ms", min=0, help="one batch request's round trip to finance")
     ] = DEFAULTS.finance_latency_ms,
+    finance_entry_ms: Annotated[
+        float, typer.Option("--finance-entry-ms", min=0, help="finance's time per entry within a batch")
+    ] = DEFAULTS.finance_entry_ms,
     lambda_overhead_ms: Annotated[
         float, typer.Option("--lambda-overhead-ms", min=0, help="one warm Lambda invocation before its I/O")
     ] = DEFAULTS.lambda_overhead_ms,
@@ -149,6 +153,7 @@ def plan(
     chosen = [name.strip() for name in processes.split(",") if name.strip()] if processes else None
     assumptions = Assumptions(
         finance_latency_ms=finance_latency_ms,
+        finance_entry_ms=finance_entry_ms,
         lambda_overhead_ms=lambda_overhead_ms,
         dynamodb_latency_ms=dynamodb_latency_ms,
         transition_latency_ms=transition_latency_ms,

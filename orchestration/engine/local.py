@@ -41,6 +41,7 @@ from orchestration.engine.moto_patch import (
     cached_json_paths,
     fast_dynamodb_results,
     in_process_lambda,
+    partition_queries,
 )
 from orchestration.functions import FUNCTIONS, FunctionSpec
 from orchestration.tables import ALL_TABLES, table_environment
@@ -167,6 +168,7 @@ class LocalEngine:
             stack.enter_context(in_process_lambda(runtime))
             stack.enter_context(fast_dynamodb_results())
             stack.enter_context(cached_json_paths())
+            stack.enter_context(partition_queries())
             create_tables(config, boto3.client("dynamodb", region_name=config.region))
             yield cls(config, runtime, provision_state_machines(config), endpoint_url=endpoint_url)
 

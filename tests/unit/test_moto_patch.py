@@ -1,9 +1,10 @@
-"""Guards the single patch of moto internals (see orchestration/engine/moto_patch.py)."""
+"""Guards the patches of moto internals (see orchestration/engine/moto_patch.py)."""
 
 from __future__ import annotations
 
 import inspect
 import json
+from contextlib import ExitStack
 from typing import Any
 from unittest.mock import patch
 
@@ -205,3 +206,100 @@ def test_cached_json_paths_parse_once_answer_the_same_and_restore_moto() -> None
         result_path.parse("$.post").update_or_create(target, {"ok": True})
         assert target == {"a": 1, "post": {"ok": True}}
     assert (json_path.parse, result_path.parse) == original
+
+
+def test_table_query_is_still_what_the_partition_patch_expects() -> None:
+    from moto.dynamodb.models.table import Table
+
+    source = inspect.getsource(Table.query)
+    assert "for item in self.all_items()" in source
+    assert "processing_previous_page = exclusive_start_key is not None" in source
+    assert "reached_length_limit = len(results) == limit" in source
+
+
+@pytest.mark.parametrize("range_type", ["S", "N"])
+def test_partition_queries_page_exactly_like_moto(range_type: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every page (items, count, LastEvaluatedKey) of many queries is the same with and without the patch."""
+    import random
+
+    import boto3
+    from moto import mock_aws
+
+    from orchestration.engine import moto_patch
+    from orchestration.engine.moto_patch import partition_queries
+
+    sliced: list[int] = []
+    reachable = moto_patch._reachable
+
+    def counted(table: Any, arguments: dict[str, Any]) -> Any:
+        items = reachable(table, arguments)
+        if items is not None:
+            sliced.append(len(items))
+        return items
+
+    monkeypatch.setattr(moto_patch, "_reachable", counted)
+    rng = random.Random(7)
+    keys = rng.sample(range(10_000), 120)
+
+    def sort_key(k: int) -> dict[str, str]:
+        return {"S": f"{k:05d}-{k % 7}"} if range_type == "S" else {"N": str(k / 4)}
+
+    def pages(client: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        answers, start = [], None
+        while True:
+            page = client.query(TableName="t", **kwargs, **({"ExclusiveStartKey": start} if start else {}))
+            answers.append({k: page.get(k) for k in ("Items", "Count", "ScannedCount", "LastEvaluatedKey")})
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return answers
+
+    queries: list[dict[str, Any]] = []
+    for partition in ("run-a", "run-b", "run-empty"):
+        values = {":r": {"S": partition}, ":p": {"S": "pending"}}
+        queries += [
+            {"KeyConditionExpression": "pk = :r", "ExpressionAttributeValues": {":r": {"S": partition}}},
+            {"KeyConditionExpression": "pk = :r", "ExpressionAttributeValues": {":r": {"S": partition}}, "Limit": 1},
+        ]
+        for limit in (7, 50):
+            queries.append(
+                {
+                    "KeyConditionExpression": "pk = :r",
+                    "FilterExpression": "#s = :p",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": values,
+                    "ProjectionExpression": "sk",
+                    "Limit": limit,
+                    "ConsistentRead": True,
+                }
+            )
+        queries.append(
+            {
+                "KeyConditionExpression": "pk = :r",
+                "ExpressionAttributeValues": {":r": {"S": partition}},
+                "ScanIndexForward": False,
+                "Limit": 9,
+            }
+        )
+    answers: dict[bool, list[Any]] = {}
+    for patched in (False, True):
+        with mock_aws(), ExitStack() as stack:
+            if patched:
+                stack.enter_context(partition_queries())
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": range_type},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            for i, k in enumerate(keys):
+                status = ["pending", "posted", "failed"][k % 3]
+                item = {"pk": {"S": "run-a" if i % 3 else "run-b"}, "sk": sort_key(k), "status": {"S": status}}
+                client.put_item(TableName="t", Item=item)
+            answers[patched] = [pages(client, **q) for q in queries]
+    assert answers[True] == answers[False]
+    assert sum(len(p) for q in answers[True] for p in q) > len(queries), "several queries took several pages"
+    assert len(sliced) > len(queries) and min(sliced) < max(sliced), "the patched path served the forward queries"

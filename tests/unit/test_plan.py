@@ -85,6 +85,7 @@ PRICES = Prices(
 
 ASSUMPTIONS = Assumptions(
     finance_latency_ms=100,
+    finance_entry_ms=90,
     lambda_overhead_ms=10,
     dynamodb_latency_ms=5,
     transition_latency_ms=20,
@@ -126,7 +127,8 @@ def test_the_plan_matches_a_hand_computation(config: EnvironmentConfig) -> None:
     # Lambda: check-gate once per batch (10) + post once per item (100) = 110 invocations.
     assert p.lambda_invocations == pytest.approx(110)
     # check-gate: 10 ms overhead + 2 calls * 5 ms = 20 ms.
-    # post: 10 ms + (2 calls/line * 10 lines) * 5 ms + 10 posts * 100 ms = 10 + 100 + 1000 = 1,110 ms.
+    # post: 10 ms + (2 calls/line * 10 lines) * 5 ms + one batch request (100 ms + 10 entries * 90 ms)
+    # = 10 + 100 + 1000 = 1,110 ms.
     # GB-seconds at 1 GB: 10 * 0.020 + 100 * 1.110 = 0.2 + 111 = 111.2
     assert p.lambda_gb_seconds == pytest.approx(111.2)
     # DynamoDB: reads 1 per check * 10 = 10; writes 1 per check * 10 + 2 per transaction * 1,000 = 2,010.
@@ -181,8 +183,8 @@ def test_a_deadline_no_inline_map_can_meet_needs_batches_in_parallel(config: Env
 
 
 def test_express_is_refused_when_a_batch_would_outlast_five_minutes(config: EnvironmentConfig) -> None:
-    # 30 s per post: an item takes 10 * 30 = 300 s and more, two rounds per batch: over 300 s.
-    slow = ASSUMPTIONS.model_copy(update={"finance_latency_ms": 30_000})
+    # 30 s per entry: an item takes 10 * 30 = 300 s and more, two rounds per batch: over 300 s.
+    slow = ASSUMPTIONS.model_copy(update={"finance_entry_ms": 30_000})
     plan = make_plan(
         config, 1000, assumptions=slow, processes=["payroll_journal"], coefficients=COEFFICIENTS, prices=PRICES
     )
