@@ -219,7 +219,8 @@ def test_the_packaged_data_loads_with_its_provenance() -> None:
 def test_the_cli_prints_the_plan_and_its_assumptions() -> None:
     result = runner.invoke(app, ["plan", "--transactions", "100000", "--env", "dev"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    for expected in ("Monthly cost", "assumptions: finance 200 ms per post", "Express child workflows", "note:"):
+    assumptions = "assumptions: finance 200 ms per batch request + 20 ms per entry"
+    for expected in ("Monthly cost", assumptions, "Express child workflows", "note:"):
         assert expected in result.output
     as_json = runner.invoke(app, ["plan", "--transactions", "100000", "--json"], catch_exceptions=False)
     plan = json.loads(as_json.output)
