@@ -59,6 +59,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "record-result",
         "record_result",
         "RecordResultFunctionArn",
+        reads=("TRANSACTIONS_TABLE",),
         writes=("TRANSACTIONS_TABLE",),
         calls_finance=True,
         timeout_seconds=120,

@@ -40,7 +40,7 @@ from orchestration.tables import ALL_TABLES, table_environment
 STATE_MACHINE_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
 TABLE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
-TABLE_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+TABLE_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 INDEX_READ_ACTIONS = ("dynamodb:Query",)
 KEY_READ_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
 KEY_WRITE_ACTIONS = ("kms:Encrypt", "kms:GenerateDataKey")

@@ -202,3 +202,67 @@ def test_only_the_functions_that_call_finance_read_the_token_secret(synthesized:
             }
         else:
             assert not reads, spec.name
+
+
+def dynamodb_tables(params: dict[str, Any]) -> set[str]:
+    """The tables one DynamoDB request names: its TableName, or the keys of a batch's RequestItems."""
+    if "TableName" in params:
+        return {str(params["TableName"])}
+    return {str(name) for name in params.get("RequestItems", {})}
+
+
+def test_every_dynamodb_call_the_handlers_make_is_granted_on_aws(synthesized: Synthesized) -> None:
+    """moto enforces no IAM: run the integration locally, note each handler's (operation, table), and
+    check the deployed role of that function allows every one (a missing BatchWriteItem would pass
+    every local test and fail on AWS)."""
+    import threading
+
+    import botocore.handlers
+
+    from orchestration.config import load_config
+    from orchestration.engine.lambda_runtime import LocalLambdaRuntime
+    from orchestration.runner import run_local
+
+    local = load_config("local")
+    spec_of = {naming.function_name(local, spec): spec for spec in FUNCTIONS}
+    table_spec = {table.table_name(local): table for table in ALL_TABLES}
+    running = threading.local()
+    made: set[tuple[str, str, str]] = set()
+    lock = threading.Lock()
+
+    def note(params: dict[str, Any], model: Any, **_: Any) -> None:
+        spec = getattr(running, "spec", None)
+        if spec is not None:
+            with lock:
+                made.update((spec.name, f"dynamodb:{model.name}", t) for t in dynamodb_tables(params))
+
+    original = LocalLambdaRuntime.invoke
+
+    def invoke(runtime: LocalLambdaRuntime, name: str, payload: Any) -> tuple[bytes, bool]:
+        running.spec = spec_of.get(name)
+        try:
+            return original(runtime, name, payload)
+        finally:
+            running.spec = None
+
+    handler = ("before-parameter-build.dynamodb", note)
+    botocore.handlers.BUILTIN_HANDLERS.append(handler)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(LocalLambdaRuntime, "invoke", invoke)
+            faults = "malformed=0.3,crash_after_post=0.5"
+            report = run_local(local, processes=["payroll_journal"], transactions=60, faults=faults, seed=5)
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(handler)
+    assert report.posted and report.rejected and report.evidence.crashes
+    functions = {name for name, _, _ in made}
+    assert {"get-transactions", "transform", "post-to-finance", "record-result", "summarize"} <= functions
+    config = synthesized.config
+    missing = []
+    by_name = {spec.name: spec for spec in FUNCTIONS}
+    for function, action, table in sorted(made):
+        grants = grants_of(synthesized, by_name[function])
+        granted = {(g.action, table_of(g.resource)) for g in grants if ":table/" in g.resource}
+        if (action, table_spec[table].table_name(config)) not in granted:
+            missing.append(f"{function}: {action} on {table_spec[table].suffix}")
+    assert missing == []
