@@ -24,9 +24,10 @@ real stack:
 4. capacity / overload -> 503 ``{"error": "database_overloaded"}``
 5. throttle            -> 429 ``{"error": "throttled"}`` + ``Retry-After: 1``
 6. validation + record -> per entry: 400 / 422 / 201 / 200 (duplicate)
-7. slow                -> the response is delayed *after* the entry is
-   recorded, so a client that times out and retries with the same
-   idempotency keys must get the dedup answers, never a second entry.
+7. slow                -> the response is delayed *after* the entries are
+   recorded (and the request has left the ledger's capacity), so a client
+   that times out and retries with the same idempotency keys must get the
+   dedup answers, never a second entry.
 
 Every ``GET`` (health, ping, the ledger, and one entry by idempotency key) passes only
 the outage and auth checks: the other faults model the ledger's write path.
@@ -161,6 +162,8 @@ class _Reply(BaseModel):
     status: int
     body: Any
     headers: dict[str, str] = Field(default_factory=dict)
+    delay_seconds: float = 0
+    """How long the answer takes to come back after the ledger is done with the request."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -321,8 +324,11 @@ class _Handler(BaseHTTPRequestHandler):
             sim._leave(process)
         if reply is None:
             self._reset()
-        else:
-            self._send(reply)
+            return
+        if reply.delay_seconds:
+            # Interruptible so stop() does not wait for sleeping handlers.
+            sim._stopping.wait(reply.delay_seconds)
+        self._send(reply)
 
     def _post(self, batch: list[tuple[str, Any]] | _Reply) -> _Reply | None:
         """Decide the answer to one batch POST; None means "reset the connection"."""
@@ -348,9 +354,10 @@ class _Handler(BaseHTTPRequestHandler):
         if faults.latency_seconds:
             sim._stopping.wait(faults.latency_seconds)
         if draws.slow < faults.slow_rate:
+            # The entries are committed; only the answer is late, so the request no longer
+            # holds the ledger's capacity while it travels (the client may retry meanwhile).
             sim._count_fault("slow")
-            # Interruptible so stop() does not wait for sleeping handlers.
-            sim._stopping.wait(faults.slow_seconds)
+            reply.delay_seconds = faults.slow_seconds
         return reply
 
 

@@ -70,7 +70,7 @@ def test_crash_after_the_post_before_the_result_is_recorded_never_posts_twice(ma
 
 def test_a_crash_after_the_post_then_an_outage_outlasting_the_retries_records_the_post(make_config) -> None:
     """The lost answer of a crashed post is confirmed at finance by key: posted, never failed while in the ledger."""
-    report = run(make_config, "outage,crash_after_post=0.5", transactions=40)
+    report = run(make_config, "outage,crash_after_post=1", transactions=40)
     assert report.evidence.crashes > 0
     assert report.evidence.outage_started_after_posts is not None
     assert report.failed > 0, "the outage outlasted the retries of the items in flight"
@@ -79,7 +79,7 @@ def test_a_crash_after_the_post_then_an_outage_outlasting_the_retries_records_th
 
 def test_a_slow_answer_then_an_outage_outlasting_the_retries_records_the_post(make_config) -> None:
     """An entry that landed after the client timed out is confirmed at finance when the retries run out."""
-    report = run(make_config, "outage,slow=0.5", transactions=40)
+    report = run(make_config, "outage,slow=1", transactions=40)
     assert report.finance_faults_injected["slow"] > 0
     assert report.failed > 0, "the outage outlasted the retries of the items in flight"
     assert report.finance_lookups > 0

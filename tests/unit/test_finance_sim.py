@@ -325,14 +325,14 @@ def test_throttle_carries_retry_after(make_sim: SimFactory, make_client: ClientF
 
 
 def test_capacity_rejects_request_above_limit(make_sim: SimFactory, make_client: ClientFactory) -> None:
-    # The slow fault holds the first request's capacity slot for 2 s: long enough for the
-    # second request to arrive even on a loaded machine.
-    sim = make_sim(FinanceFaults(capacity=1, slow_rate=1, slow_seconds=2.0))
+    # A 2 s commit holds the first request's capacity slot: long enough for the second
+    # request to arrive even on a loaded machine.
+    sim = make_sim(FinanceFaults(capacity=1, latency_seconds=2.0))
     client = make_client(sim, timeout=4.0)
     results: list[PostResult] = []
     holder = threading.Thread(target=lambda: results.append(post_one(client, entry("A"), "kA")))
     holder.start()
-    # Deterministic: the first request is recorded and sleeping in the slow fault.
+    # Deterministic: the first request is recorded and still committing.
     wait_for(lambda: sim.stats().current_concurrent == 1 and len(sim.ledger()) == 1)
 
     with pytest.raises(FinanceOverloaded) as err:
@@ -445,12 +445,12 @@ def test_connection_refused_is_unavailable(make_sim: SimFactory) -> None:
 
 
 def test_max_concurrent_counts_peak_in_flight_posts(make_sim: SimFactory, make_client: ClientFactory) -> None:
-    sim = make_sim(FinanceFaults(slow_rate=1, slow_seconds=0.5))
+    sim = make_sim(FinanceFaults(latency_seconds=0.5))
     client = make_client(sim)
     workers = [threading.Thread(target=post_one, args=(client, entry(f"TX-{i}"), f"k{i}")) for i in range(4)]
     for worker in workers:
         worker.start()
-    # All four are recorded and held in the slow fault at the same time.
+    # All four are recorded and committing at the same time.
     wait_for(lambda: sim.stats().current_concurrent == 4)
     for worker in workers:
         worker.join()
@@ -500,3 +500,20 @@ def test_error_taxonomy() -> None:
     assert (rejected.code, rejected.reason, rejected.status) == ("unknown_account", "no such account", 422)
     throttled = pickle.loads(pickle.dumps(FinanceThrottled("slow down", retry_after=1.0)))
     assert throttled.retry_after == 1.0
+
+
+def test_a_slow_answer_no_longer_holds_the_ledgers_capacity(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    """The entries are committed before the late answer travels: a retry meanwhile is not an overload."""
+    sim = make_sim(FinanceFaults(capacity=1, slow_rate=1, slow_seconds=1.5))
+    client = make_client(sim, timeout=4.0)
+    holder = threading.Thread(target=post_one, args=(client, entry("A"), "kA"))
+    holder.start()
+    wait_for(lambda: len(sim.ledger()) == 1 and sim.stats().current_concurrent == 0)
+
+    assert post_one(make_client(sim, timeout=4.0), entry("B"), "kB").duplicate is False
+    holder.join()
+
+    stats = sim.stats()
+    assert stats.faults_injected["capacity"] == 0
+    assert stats.faults_injected["slow"] == 2
+    assert [e.transaction_id for e in sim.ledger()] == ["A", "B"]
