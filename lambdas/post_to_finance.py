@@ -13,7 +13,6 @@ chunk is answered without posting again.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -63,12 +62,12 @@ def journal_entry(line: JournalLine) -> JournalEntry:
     )
 
 
-def _post_chunk(batch: PostInput) -> tuple[PostOutcome, list[Exception]]:
+def _post_chunk(batch: PostInput) -> tuple[PostOutcome, FinanceError | None]:
     """One batch request for the chunk's lines; each line keeps its own answer."""
     attempt = batch.retry_count + 1
     outcome = PostOutcome(attempt=attempt)
     if not batch.entries:
-        return outcome, []
+        return outcome, None
     keyed = [(idempotency_key(batch.process, line.transaction_id), line) for line in batch.entries]
     try:
         answers = finance_client().post_entries([(key, journal_entry(line)) for key, line in keyed])
@@ -76,11 +75,11 @@ def _post_chunk(batch: PostInput) -> tuple[PostOutcome, list[Exception]]:
         outcome.rejected = [
             Rejection(transaction_id=line.transaction_id, reason=f"finance: {exc}") for line in batch.entries
         ]
-        return outcome, []
+        return outcome, None
     except FinanceError as exc:
         reason = f"{type(exc).__name__}: {exc}"
         outcome.failed = [Failed(transaction_id=line.transaction_id, reason=reason) for line in batch.entries]
-        return outcome, [exc]
+        return outcome, exc
     for (_, line), answer in zip(keyed, answers, strict=True):
         if isinstance(answer, FinanceRejected):
             outcome.rejected.append(Rejection(transaction_id=line.transaction_id, reason=f"finance: {answer}"))
@@ -93,16 +92,16 @@ def _post_chunk(batch: PostInput) -> tuple[PostOutcome, list[Exception]]:
                     attempt=attempt,
                 )
             )
-    return outcome, []
+    return outcome, None
 
 
 class ChunkNotPosted(Exception):
     """Raised inside the idempotent scope so a chunk with transient errors leaves no stored result."""
 
-    def __init__(self, outcome: PostOutcome, transient: list[Exception]) -> None:
+    def __init__(self, outcome: PostOutcome, error: FinanceError) -> None:
         super().__init__(outcome.model_dump_json())
         self.outcome = outcome
-        self.transient = transient
+        self.error = error
 
 
 @cache
@@ -115,16 +114,16 @@ def _idempotent_chunk(table_name: str) -> tuple[IdempotencyConfig, Callable[...,
 
     @idempotent_function(data_keyword_argument="batch", config=config, persistence_store=persistence)
     def post_once(batch: PostInput) -> dict[str, Any]:
-        outcome, transient = _post_chunk(batch)
-        if transient:
-            raise ChunkNotPosted(outcome, transient)
+        outcome, error = _post_chunk(batch)
+        if error is not None:
+            raise ChunkNotPosted(outcome, error)
         return outcome.model_dump(mode="json")
 
     return config, post_once
 
 
-def post_lines(batch: PostInput, context: LambdaContext | None = None) -> tuple[PostOutcome, list[Exception]]:
-    """Post every line once; returns the outcome and the transient errors met.
+def post_lines(batch: PostInput, context: LambdaContext | None = None) -> tuple[PostOutcome, FinanceError | None]:
+    """Post the chunk once; returns the outcome and the transient error that stopped it, if any.
 
     A chunk that posted completely is stored under its idempotency record, so the same chunk
     invoked again (a duplicate task, a Lambda service retry) is answered without HTTP calls; a
@@ -135,16 +134,16 @@ def post_lines(batch: PostInput, context: LambdaContext | None = None) -> tuple[
     if context is not None:
         config.register_lambda_context(context)
     try:
-        return PostOutcome.model_validate(post_once(batch=batch)), []
+        return PostOutcome.model_validate(post_once(batch=batch)), None
     except ChunkNotPosted as exc:
-        return exc.outcome, exc.transient
+        return exc.outcome, exc.error
     except IdempotencyAlreadyInProgressError:
         reason = "the same chunk is being posted by another task"
         outcome = PostOutcome(
             attempt=batch.retry_count + 1,
             failed=[Failed(transaction_id=line.transaction_id, reason=reason) for line in batch.entries],
         )
-        return outcome, [FinanceUnavailable(reason)]
+        return outcome, FinanceUnavailable(reason)
 
 
 @logger.inject_lambda_context
@@ -152,12 +151,10 @@ def post_lines(batch: PostInput, context: LambdaContext | None = None) -> tuple[
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = parse(PostInput, event)
-    outcome, transient = post_lines(batch, context)
+    outcome, error = post_lines(batch, context)
     fresh = sum(1 for p in outcome.posted if not p.duplicate)
     metrics.add_metric(name="TransactionsPosted", unit=MetricUnit.Count, value=fresh)
-    if transient:
-        metrics.add_metric(name="FinanceTransientErrors", unit=MetricUnit.Count, value=len(transient))
-        name, _ = Counter(type(exc).__name__ for exc in transient).most_common(1)[0]
-        error_type = next(type(exc) for exc in transient if type(exc).__name__ == name)
-        raise error_type(outcome.model_dump_json())
+    if error is not None:
+        metrics.add_metric(name="FinanceTransientErrors", unit=MetricUnit.Count, value=1)
+        raise type(error)(outcome.model_dump_json())
     return outcome.model_dump(mode="json")
