@@ -1,4 +1,4 @@
-"""The patches of moto internals: Lambda tasks go to our runtime; AWS requests are atomic.
+"""The patches of moto internals: in-process Lambda, atomic requests, and three hot spots removed.
 
 moto's interpreter builds a new boto3 client for every Lambda task (most of its time
 went there) and then makes a full botocore request. ``lambda_eval_utils`` looks up
@@ -23,10 +23,11 @@ moto's ``Table.query`` walks every item of the table, sorts the partition with `
 comparisons and compares each item before the ``ExclusiveStartKey`` again, so paging through
 a run cost O(table) per page (640 ms a page at 5,000 rows, quadratic over a run).
 ``partition_queries`` hands it, for a plain forward query on a table's own keys, only the
-slice of the partition it can reach: the items after the start key, sorted once by their
-native values, ``Limit`` + 1 of them (DynamoDB's ``Limit`` counts items evaluated before the
-filter). moto then pages, filters, projects and sets ``LastEvaluatedKey`` exactly as before;
-the guard test compares both on random tables, start keys, limits and filters.
+slice of the partition it can reach: the items after the start key, sorted by their native
+values (plain ``str``/``Decimal`` comparisons), ``Limit`` + 1 of them (DynamoDB's ``Limit``
+counts items evaluated before the filter). moto then pages, filters, projects and sets
+``LastEvaluatedKey`` exactly as before; the guard test compares both on random tables, start
+keys, limits and filters.
 
 The interpreter also parses every JSONPath (``$.Payload``, each ``.$`` parameter, ResultPath)
 with jsonpath_ng's yacc parser each time it evaluates one, about 0.8 ms a parse and a dozen per
