@@ -217,7 +217,7 @@ def test_every_dynamodb_call_the_handlers_make_is_granted_on_aws(synthesized: Sy
     every local test and fail on AWS)."""
     import threading
 
-    import botocore.handlers
+    from botocore.client import BaseClient
 
     from orchestration.config import load_config
     from orchestration.engine.lambda_runtime import LocalLambdaRuntime
@@ -230,11 +230,15 @@ def test_every_dynamodb_call_the_handlers_make_is_granted_on_aws(synthesized: Sy
     made: set[tuple[str, str, str]] = set()
     lock = threading.Lock()
 
-    def note(params: dict[str, Any], model: Any, **_: Any) -> None:
+    make_api_call = BaseClient._make_api_call
+
+    def noting(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        """Every client, whatever session built it (the handlers cache theirs across tests)."""
         spec = getattr(running, "spec", None)
-        if spec is not None:
+        if spec is not None and client.meta.service_model.service_name == "dynamodb":
             with lock:
-                made.update((spec.name, f"dynamodb:{model.name}", t) for t in dynamodb_tables(params))
+                made.update((spec.name, f"dynamodb:{operation}", t) for t in dynamodb_tables(params))
+        return make_api_call(client, operation, params)
 
     original = LocalLambdaRuntime.invoke
 
@@ -245,15 +249,11 @@ def test_every_dynamodb_call_the_handlers_make_is_granted_on_aws(synthesized: Sy
         finally:
             running.spec = None
 
-    handler = ("before-parameter-build.dynamodb", note)
-    botocore.handlers.BUILTIN_HANDLERS.append(handler)
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(LocalLambdaRuntime, "invoke", invoke)
-            faults = "malformed=0.3,crash_after_post=0.5"
-            report = run_local(local, processes=["payroll_journal"], transactions=60, faults=faults, seed=5)
-    finally:
-        botocore.handlers.BUILTIN_HANDLERS.remove(handler)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LocalLambdaRuntime, "invoke", invoke)
+        patch.setattr(BaseClient, "_make_api_call", noting)
+        faults = "malformed=0.3,crash_after_post=0.5"
+        report = run_local(local, processes=["payroll_journal"], transactions=60, faults=faults, seed=5)
     assert report.posted and report.rejected and report.evidence.crashes
     functions = {name for name, _, _ in made}
     assert {"get-transactions", "transform", "post-to-finance", "record-result", "summarize"} <= functions
