@@ -187,43 +187,22 @@ def record_posted(run_id: str, posted: Iterable[Posted]) -> int:
     return written
 
 
-def status_counts(run_id: str) -> dict[str, int]:
-    """Count the transactions of a run by status (paginated query on the run's partition)."""
-    counts = {status.value: 0 for status in TransactionStatus}
+def run_statuses(run_id: str) -> dict[str, str]:
+    """Every transaction of a run with its status, in one paginated query of the run's partition."""
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": "run_id = :r",
         "ExpressionAttributeNames": {"#s": "status"},
         "ExpressionAttributeValues": {":r": run_id},
-        "ProjectionExpression": "#s",
+        "ProjectionExpression": "transaction_id, #s",
         "ConsistentRead": True,
     }
     table = _table(tables().transactions)
+    statuses: dict[str, str] = {}
     while True:
         page = table.query(**kwargs)
-        for item in page.get("Items", []):
-            counts[item["status"]] = counts.get(item["status"], 0) + 1
+        statuses.update((str(item["transaction_id"]), str(item["status"])) for item in page.get("Items", []))
         if "LastEvaluatedKey" not in page:
-            return counts
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def failed_ids(run_id: str) -> list[str]:
-    """The transaction ids of a run recorded ``failed`` (paginated query on the run's partition)."""
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": "run_id = :r",
-        "FilterExpression": "#s = :f",
-        "ExpressionAttributeNames": {"#s": "status"},
-        "ExpressionAttributeValues": {":r": run_id, ":f": TransactionStatus.FAILED.value},
-        "ProjectionExpression": "transaction_id",
-        "ConsistentRead": True,
-    }
-    table = _table(tables().transactions)
-    ids: list[str] = []
-    while True:
-        page = table.query(**kwargs)
-        ids.extend(str(item["transaction_id"]) for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return ids
+            return statuses
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 

@@ -12,6 +12,7 @@ lines staying failed for ``ledgerflow reconcile``. The check never fails the sum
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -22,14 +23,14 @@ from lambdas.finance_lookup import find_posted
 from lambdas.handler_support import parse
 from lambdas.models import RunState, RunSummary, TransactionStatus
 from lambdas.observability import logger, metrics, tracer
-from lambdas.store import confirm_posted, failed_ids, now_iso, status_counts, update_run
+from lambdas.store import confirm_posted, now_iso, run_statuses, update_run
 
 RESERVED_MILLIS = 10_000
 """Time kept back from the function's timeout for counting and closing the run after the lookups."""
 
 
-def confirm_failed(state: RunState, has_time: Callable[[], bool] = lambda: True) -> int:
-    """Turn this run's failed lines that the ledger holds into posted; returns how many.
+def confirm_failed(state: RunState, failed: list[str], has_time: Callable[[], bool] = lambda: True) -> list[str]:
+    """Turn the run's ``failed`` lines that the ledger holds into posted; returns the ids turned.
 
     A finance error propagates (Step Functions retries it); once ``state.unconfirmed`` says the
     retries ran out, the check is skipped and logged, so the run still closes.
@@ -39,27 +40,31 @@ def confirm_failed(state: RunState, has_time: Callable[[], bool] = lambda: True)
             "finance unreachable for the run-end check of failed lines; they stay failed for `ledgerflow reconcile`",
             extra={"error": state.unconfirmed.Error},
         )
-        return 0
-    failed = failed_ids(state.run_id)
+        return []
     if not failed:
-        return 0
+        return []
     found = find_posted(state.process, failed, has_time=has_time)
-    confirmed = sum(confirm_posted(state.run_id, tid, record.ledger_id) for tid, record in found.items())
+    confirmed = [tid for tid, record in found.items() if confirm_posted(state.run_id, tid, record.ledger_id)]
     if confirmed:
-        logger.info("failed lines confirmed posted at finance by the run-end check", extra={"confirmed": confirmed})
+        logger.info(
+            "failed lines confirmed posted at finance by the run-end check", extra={"confirmed": len(confirmed)}
+        )
     return confirmed
 
 
 def summarize(state: RunState, has_time: Callable[[], bool] = lambda: True) -> RunSummary:
     """Confirm what the ledger holds, then count the run's transactions by status and close the run."""
-    confirm_failed(state, has_time)
-    counts = status_counts(state.run_id)
+    statuses = run_statuses(state.run_id)
+    failed = [tid for tid, status in statuses.items() if status == TransactionStatus.FAILED.value]
+    for tid in confirm_failed(state, failed, has_time):
+        statuses[tid] = TransactionStatus.POSTED.value
+    counts = Counter(statuses.values())
     pending = counts[TransactionStatus.PENDING.value]
     summary = RunSummary(
         process=state.process,
         run_id=state.run_id,
         status="completed" if pending == 0 else "incomplete",
-        total=sum(counts.values()),
+        total=len(statuses),
         posted=counts[TransactionStatus.POSTED.value],
         rejected=counts[TransactionStatus.REJECTED.value],
         failed=counts[TransactionStatus.FAILED.value],
