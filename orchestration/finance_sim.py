@@ -511,9 +511,7 @@ class FinanceSimulator:
             return _Draws(reset=r(), overload=r(), throttle=r(), slow=r())
 
     def _reject(self, status: int, code: str, message: str) -> _Reply:
-        with self._lock:
-            self._stats.rejected += 1
-        return _Reply(status=status, body={"error": code, "message": message})
+        return self._refuse(_Reply(status=status, body={"error": code, "message": message}))
 
     def _lookup(self, key: str) -> _Reply:
         """The entry posted under ``key`` (200), or 404 ``entry_not_found`` when none was."""
@@ -525,7 +523,7 @@ class FinanceSimulator:
         return _Reply(status=200, body=entry.model_dump(mode="json"))
 
     def _refuse(self, reply: _Reply) -> _Reply:
-        """A whole batch request refused before any entry was looked at."""
+        """Count a permanent refusal (of one entry, or of a whole batch request) and answer it."""
         with self._lock:
             self._stats.rejected += 1
         return reply

@@ -200,15 +200,16 @@ def _reachable(table: Table, arguments: dict[str, Any]) -> list[Any] | None:
     if not plain:
         return None
     partition = table.items.get(arguments["hash_key"], {})
-    items = list(partition.values())
-    if any(item.range_key.type not in ("S", "N") for item in items):
+    if any(item.range_key.type not in ("S", "N") for item in partition.values()):
         return None
-    items.sort(key=lambda item: item.range_key.cast_value)
+    # Range keys are unique within a partition, so sorting the pairs never compares two items.
+    keyed = sorted((item.range_key.cast_value, item) for item in partition.values())
+    items = [item for _, item in keyed]
     start = arguments.get("exclusive_start_key")
     first = 0
     if start:
         start_value = DynamoType(start[table.range_key_attr]).cast_value
-        first = bisect.bisect_right([item.range_key.cast_value for item in items], start_value)
+        first = bisect.bisect_right([key for key, _ in keyed], start_value)
     limit = arguments.get("limit")
     return items[first : first + limit + 1] if limit else items[first:]
 

@@ -17,6 +17,23 @@ from orchestration.engine.moto_patch import PINNED_MOTO, UnsupportedMoto, in_pro
 from orchestration.functions import FUNCTIONS
 
 
+def keyed_table(range_type: str) -> Any:
+    """A DynamoDB client (in the current mock) and its table ``t``: string ``pk``, ``sk`` of ``range_type``."""
+    import boto3
+
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": range_type},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client
+
+
 def test_installed_moto_is_the_pinned_version() -> None:
     assert moto.__version__ == PINNED_MOTO
 
@@ -101,7 +118,6 @@ def test_atomic_server_serialises_dispatch_and_restores_moto() -> None:
 
 def test_fast_dynamodb_results_are_byte_for_byte_what_moto_serializes() -> None:
     """Every item operation answers the same document with and without the patch."""
-    import boto3
     from moto import mock_aws
     from moto.core.responses import ActionResult
     from moto.dynamodb.responses import DynamoResult
@@ -151,16 +167,7 @@ def test_fast_dynamodb_results_are_byte_for_byte_what_moto_serializes() -> None:
             return status, headers, body
 
         with patch.object(DynamoResult, "execute_result", compare):
-            client = boto3.client("dynamodb", region_name="us-east-1")
-            client.create_table(
-                TableName="t",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "N"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            client = keyed_table("N")
             for name, kwargs in calls:
                 if name == "batch_get_item":
                     client.batch_get_item(RequestItems={"t": {"Keys": [key]}})
@@ -222,7 +229,6 @@ def test_partition_queries_page_exactly_like_moto(range_type: str, monkeypatch: 
     """Every page (items, count, LastEvaluatedKey) of many queries is the same with and without the patch."""
     import random
 
-    import boto3
     from moto import mock_aws
 
     from orchestration.engine import moto_patch
@@ -285,16 +291,7 @@ def test_partition_queries_page_exactly_like_moto(range_type: str, monkeypatch: 
         with mock_aws(), ExitStack() as stack:
             if patched:
                 stack.enter_context(partition_queries())
-            client = boto3.client("dynamodb", region_name="us-east-1")
-            client.create_table(
-                TableName="t",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": range_type},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            client = keyed_table(range_type)
             for i, k in enumerate(keys):
                 status = ["pending", "posted", "failed"][k % 3]
                 item = {"pk": {"S": "run-a" if i % 3 else "run-b"}, "sk": sort_key(k), "status": {"S": status}}
