@@ -42,6 +42,7 @@ from orchestration.engine.moto_patch import (
     fast_dynamodb_results,
     in_process_lambda,
     partition_queries,
+    sized_items,
 )
 from orchestration.functions import FUNCTIONS, FunctionSpec
 from orchestration.tables import ALL_TABLES, table_environment
@@ -169,6 +170,7 @@ class LocalEngine:
             stack.enter_context(fast_dynamodb_results())
             stack.enter_context(cached_json_paths())
             stack.enter_context(partition_queries())
+            stack.enter_context(sized_items())
             create_tables(config, boto3.client("dynamodb", region_name=config.region))
             yield cls(config, runtime, provision_state_machines(config), endpoint_url=endpoint_url)
 

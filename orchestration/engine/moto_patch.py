@@ -33,6 +33,18 @@ The interpreter also parses every JSONPath (``$.Payload``, each ``.$`` parameter
 with jsonpath_ng's yacc parser each time it evaluates one, about 0.8 ms a parse and a dozen per
 Map item. ``cached_json_paths`` parses each distinct path once: a parsed expression is never
 mutated by ``find`` or ``update_or_create``, so the cache returns the same result.
+
+moto's ``Item.__init__`` fills the item's ``LimitedSizeDict`` one attribute at a time, and
+``LimitedSizeDict.__setitem__`` re-sums the size of every attribute already present on each
+insert to enforce DynamoDB's item size limit: O(n²) ``DynamoType.size`` calls per item (about
+90 for an HCM row of 12 attributes, a third of a BatchWriteItem's time under cProfile).
+``sized_items`` builds the same item keeping a running total instead: each attribute's
+``DynamoType`` is built and sized once, in moto's order, and the item raises moto's
+``ItemSizeTooLarge`` at the same attribute (the same threshold on the same cumulative sum). The
+attributes still land in a ``LimitedSizeDict`` (filled past its check, as moto's own
+``Item.__deepcopy__`` does), so later writes to the item (UpdateItem) are still size-checked.
+Building an HCM row's item went from 0.11 to 0.03 ms; seeding 5,000 rows with ``batch_writer``
+from 0.80 to 0.61 ms a row (medians of ten runs on a noisy two-core machine).
 """
 
 from __future__ import annotations
@@ -50,8 +62,10 @@ from typing import Any
 import moto
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.responses import ActionContext
-from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.responses import DynamoResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.asl.component.common.path import result_path
@@ -66,6 +80,8 @@ FAST_DYNAMODB_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan"
 JSON_1_0 = "application/x-amz-json-1.0"
 JSON_PATH_CACHE_SIZE = 4096
 """Distinct JSONPath strings kept parsed: the definition's paths number in the dozens."""
+MAX_ITEM_BYTES = 405000
+"""moto's item size limit (``LimitedSizeDict.__setitem__``); the guard test checks it has not moved."""
 
 
 class UnsupportedMoto(RuntimeError):
@@ -236,3 +252,32 @@ def partition_queries() -> Iterator[None]:
         yield
     finally:
         Table.query = original  # type: ignore[method-assign]
+
+
+def _sized_item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]) -> None:
+    """moto's ``Item.__init__`` with the item's size summed once, not once per attribute."""
+    self.hash_key = hash_key
+    self.range_key = range_key
+    built: dict[str, DynamoType] = {}
+    total = 0
+    for key, value in attrs.items():
+        built[key] = attribute = DynamoType(value)
+        # LimitedSizeDict.__setitem__'s check: the sizes of the attributes so far, this one included.
+        total += bytesize(key) + attribute.size()
+        if total > MAX_ITEM_BYTES:
+            raise ItemSizeTooLarge
+    sized = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.__init__(sized, built)
+    self.attrs = sized
+
+
+@contextmanager
+def sized_items() -> Iterator[None]:
+    """Build DynamoDB items summing their size once (see module docstring)."""
+    check_moto_version()
+    original = Item.__init__
+    Item.__init__ = _sized_item_init  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Item.__init__ = original  # type: ignore[method-assign]

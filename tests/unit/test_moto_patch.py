@@ -300,3 +300,190 @@ def test_partition_queries_page_exactly_like_moto(range_type: str, monkeypatch: 
     assert answers[True] == answers[False]
     assert sum(len(p) for q in answers[True] for p in q) > len(queries), "several queries took several pages"
     assert len(sliced) > len(queries) and min(sliced) < max(sliced), "the patched path served the forward queries"
+
+
+def test_item_construction_is_still_what_the_sized_items_patch_expects() -> None:
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+
+    from orchestration.engine.moto_patch import MAX_ITEM_BYTES
+
+    assert list(inspect.signature(Item.__init__).parameters) == ["self", "hash_key", "range_key", "attrs"]
+    source = inspect.getsource(Item.__init__)
+    assert "self.attrs = LimitedSizeDict()" in source
+    assert "for key, value in attrs.items():\n            self.attrs[key] = DynamoType(value)" in source
+    check = inspect.getsource(LimitedSizeDict.__setitem__)
+    assert f"> {MAX_ITEM_BYTES}:" in check and MAX_ITEM_BYTES == 405000
+    assert "new_item_size = bytesize(key) + (" in check
+    assert "item.size() if type(item) is DynamoType else bytesize(str(item))" in check
+    assert "raise ItemSizeTooLarge" in check
+
+
+def _items_with_and_without_sized_items(hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> tuple[Any, Any]:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    from orchestration.engine.moto_patch import sized_items
+
+    moto_item = Item(hash_key, range_key, attrs)
+    with sized_items():
+        sized_item = Item(hash_key, range_key, attrs)
+    return moto_item, sized_item
+
+
+def test_sized_items_build_exactly_moto_items() -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+
+    attrs: dict[str, Any] = {
+        "run_id": {"S": "r1"},
+        "transaction_id": {"S": "t-0001"},
+        "text": {"S": "journal é"},
+        "empty": {"S": ""},
+        "amount": {"N": "1234.50"},
+        "blob": {"B": b"\x00\x01\xff"},
+        "yes": {"BOOL": True},
+        "no": {"BOOL": False},
+        "nothing": {"NULL": True},
+        "list": {"L": [{"N": "1"}, {"S": "y"}, {"NULL": True}, {"BOOL": False}, {"L": []}]},
+        "map": {"M": {"a": {"S": "x"}, "b": {"M": {"c": {"L": [{"M": {"d": {"N": "-2e3"}}}]}}}}},
+        "strings": {"SS": ["a", "b"]},
+        "numbers": {"NS": ["1", "2.5"]},
+        "blobs": {"BS": [b"x", b"y"]},
+    }
+    cases = [
+        (DynamoType({"S": "r1"}), DynamoType({"S": "t-0001"}), attrs),
+        (DynamoType({"N": "7"}), None, {"pk": {"N": "7"}, **attrs}),
+        (DynamoType({"S": "only"}), None, {}),
+        (DynamoType({"S": "p"}), None, {"pk": DynamoType({"S": "p"}), "m": DynamoType({"M": {"k": {"S": "v"}}})}),
+    ]
+    for hash_key, range_key, item_attrs in cases:
+        moto_item, sized_item = _items_with_and_without_sized_items(hash_key, range_key, item_attrs)
+        assert sized_item.hash_key == moto_item.hash_key and sized_item.range_key == moto_item.range_key
+        assert sized_item.attrs == moto_item.attrs
+        assert list(sized_item.attrs) == list(moto_item.attrs) == list(item_attrs), "attribute order kept"
+        assert sized_item.to_json() == moto_item.to_json()
+        assert sized_item.size() == moto_item.size()
+        assert sized_item == moto_item
+        assert type(sized_item.attrs) is LimitedSizeDict
+        assert all(type(value) is DynamoType for value in sized_item.attrs.values())
+
+
+@pytest.mark.parametrize("total", [404_999, 405_000, 405_001, 500_000])
+@pytest.mark.parametrize("split", [1, 3])
+def test_sized_items_refuse_exactly_the_items_moto_refuses(total: int, split: int) -> None:
+    """The item's bytes (names and values) just under, at and over moto's limit, in one or several attributes."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from orchestration.engine.moto_patch import sized_items
+
+    attrs: dict[str, Any] = {"pk": {"S": "p"}, "n": {"N": "12.5"}}  # 2 + 1 + 1 + 4 bytes
+    remaining = total - 8
+    for i in range(split):
+        name = f"big{i}"  # 4 bytes
+        share = remaining // (split - i)
+        attrs[name] = {"S": "x" * (share - len(name))}
+        remaining -= share
+    outcomes = []
+    for patched in (False, True):
+        with ExitStack() as stack:
+            if patched:
+                stack.enter_context(sized_items())
+            try:
+                item = Item(DynamoType({"S": "p"}), None, attrs)
+            except ItemSizeTooLarge:
+                outcomes.append("too large")
+            else:
+                assert item.size() == total
+                outcomes.append("stored")
+    assert outcomes[0] == outcomes[1] == ("too large" if total > 405_000 else "stored")
+
+
+def test_sized_items_raise_at_the_attribute_moto_raises_at() -> None:
+    """Past the limit moto stops before building the next attribute; so does the patch."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from orchestration.engine.moto_patch import sized_items
+
+    over_then_malformed = {"big": {"S": "x" * 405_000}, "malformed": {}}
+    malformed_then_over = {"malformed": {}, "big": {"S": "x" * 405_000}}
+    for patched in (False, True):
+        with ExitStack() as stack:
+            if patched:
+                stack.enter_context(sized_items())
+            with pytest.raises(ItemSizeTooLarge):
+                Item(DynamoType({"S": "p"}), None, over_then_malformed)
+            with pytest.raises(IndexError):
+                Item(DynamoType({"S": "p"}), None, malformed_then_over)
+
+
+def test_sized_items_keep_checking_later_writes() -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from orchestration.engine.moto_patch import sized_items
+
+    with sized_items():
+        item = Item(DynamoType({"S": "p"}), None, {"pk": {"S": "p"}, "big": {"S": "x" * 400_000}})
+    item.attrs["small"] = DynamoType({"S": "y"})
+    with pytest.raises(ItemSizeTooLarge):
+        item.attrs["more"] = DynamoType({"S": "x" * 5_000})
+    assert list(item.attrs) == ["pk", "big", "small"]
+
+
+def test_too_large_writes_answer_moto_errors_under_sized_items() -> None:
+    """PutItem, BatchWriteItem and UpdateItem refuse a too-large item with the same error as moto's."""
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    from orchestration.engine.moto_patch import sized_items
+
+    def big(sk: str, size: int) -> dict[str, Any]:
+        return {"pk": {"S": "p"}, "sk": {"S": sk}, "big": {"S": "x" * size}}
+
+    answers: dict[bool, list[Any]] = {}
+    for patched in (False, True):
+        answers[patched] = []
+        with mock_aws(), ExitStack() as stack:
+            if patched:
+                stack.enter_context(sized_items())
+            client = keyed_table("S")
+            calls: list[tuple[str, dict[str, Any]]] = [
+                ("put_item", {"TableName": "t", "Item": big("fits", 404_900)}),
+                ("put_item", {"TableName": "t", "Item": big("over", 405_000)}),
+                ("batch_write_item", {"RequestItems": {"t": [{"PutRequest": {"Item": big("batch", 405_000)}}]}}),
+                (
+                    "update_item",
+                    {
+                        "TableName": "t",
+                        "Key": {"pk": {"S": "p"}, "sk": {"S": "fits"}},
+                        "UpdateExpression": "SET more = :m",
+                        "ExpressionAttributeValues": {":m": {"S": "x" * 1_000}},
+                    },
+                ),
+            ]
+            for name, kwargs in calls:
+                try:
+                    getattr(client, name)(**kwargs)
+                except ClientError as error:
+                    answers[patched].append((name, error.response["Error"]))
+                else:
+                    answers[patched].append((name, "ok"))
+            answers[patched].append(("items", sorted(i["sk"]["S"] for i in client.scan(TableName="t")["Items"])))
+    assert answers[True] == answers[False]
+    refused = [error for _, error in answers[True][1:4]]
+    assert all(error["Code"] == "ValidationException" for error in refused), answers[True]
+    assert answers[True][-1] == ("items", ["fits"])
+
+
+def test_sized_items_restore_moto() -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    from orchestration.engine.moto_patch import sized_items
+
+    original = Item.__init__
+    with sized_items():
+        assert Item.__init__ is not original
+    assert Item.__init__ is original
+    with pytest.raises(RuntimeError), sized_items():
+        raise RuntimeError("boom")
+    assert Item.__init__ is original
