@@ -59,9 +59,8 @@ DYNAMODB_SCALING: dict[str, str] = {
     "check-gate": "invocation",  # one gate read and one run-record write per check
     "wait-for-gate": "invocation",  # one run-record write per pause
     "get-transactions": "transaction",  # a Query page of batch_size rows
-    "transform": "transaction",  # reads every line of its chunk
-    "post-to-finance": "invocation",  # one idempotency record per chunk (put, then update)
-    "record-result": "transaction",  # reads the chunk's rows and writes back the posted ones
+    "post-to-finance": "transaction",  # reads its chunk's rows, writes back the outcomes (+ one idempotency record)
+    "record-result": "transaction",  # the Catch path: reads the chunk's rows, records the open lines
     "summarize": "transaction",  # counts every transaction of the run
     "start-next": "invocation",  # no table work; starts the next execution
 }

@@ -92,6 +92,12 @@ class ChunkInput(StrictModel):
     ids: list[str] = Field(min_length=1)
 
 
+class PostChunkInput(ChunkInput):
+    """PostToFinance's input: the Map item plus the state's retry count (``$$.State.RetryCount``)."""
+
+    retry_count: int = Field(default=0, ge=0)
+
+
 class JournalLine(StrictModel):
     """A validated finance journal entry built from one HCM record."""
 
@@ -108,13 +114,6 @@ class JournalLine(StrictModel):
 class Rejection(StrictModel):
     transaction_id: str
     reason: str
-
-
-class TransformOutput(StrictModel):
-    process: ProcessName
-    run_id: str
-    entries: list[JournalLine]
-    rejected: list[Rejection]
 
 
 class Posted(StrictModel):
@@ -138,15 +137,10 @@ class PostOutcome(StrictModel):
     attempt: int = 1
 
 
-class RecordInput(StrictModel):
-    """RecordResult's input: the transform output plus either the post outcome or the failure."""
+class RecordInput(ChunkInput):
+    """RecordResult's input: the Map item PostToFinance gave up on, and why (its ``Catch``)."""
 
-    process: ProcessName
-    run_id: str
-    entries: list[JournalLine]
-    rejected: list[Rejection]
-    post: PostOutcome | None = None
-    failure: TaskFailure | None = None
+    failure: TaskFailure
     unconfirmed: TaskFailure | None = Field(
         default=None,
         description="why the finance lookup that confirms a failed item's lines could not answer "

@@ -1,11 +1,18 @@
-"""PostToFinance: posts the journal lines of one Map item to the finance system.
+"""PostToFinance: one Map item end to end: its HCM rows into journal lines, posted, recorded.
+
+One invocation reads the chunk's rows once (BatchGetItem), turns the pending ones into journal
+lines (malformed ones are rejected with a reason naming the field), posts the lines and writes
+every outcome back: posted rows whole with their ledger id (BatchWriteItem), rejections with
+their reason. Doing all three in one task keeps a Map item to one state transition and one
+Lambda invocation, and the rows are read once instead of once per step.
 
 The lines go in one batch request; every line carries the idempotency key
 ``process:transaction_id``, so a retried invocation or a duplicated HCM delivery never creates a
 second ledger entry: a repeat gets the first post's ledger id back. Lines the finance system
 refuses (4xx) are rejections, each with its own reason. When the request hits a transient error
-the invocation raises that error's name: Step Functions ``Retry`` re-invokes the whole item,
-and the error message carries the outcome, so the ``Catch`` path can record each line exactly.
+the invocation writes nothing and raises that error's name: Step Functions ``Retry`` re-invokes
+the whole item (only the rows still pending are posted again), and the error message carries
+the outcome, so the ``Catch`` path (RecordResult) can record each line exactly.
 A chunk that posted completely is kept in the Powertools idempotency store (one record per
 chunk, not per line: two DynamoDB writes per Map item), so a duplicate invocation of the same
 chunk is answered without posting again.
@@ -35,14 +42,28 @@ from lambdas.finance_client import (
 )
 from lambdas.finance_lookup import finance_client, idempotency_key
 from lambdas.handler_support import parse
-from lambdas.models import Failed, JournalLine, Posted, PostOutcome, ProcessName, Rejection, StrictModel
+from lambdas.models import (
+    ChunkCounts,
+    Failed,
+    JournalLine,
+    PostChunkInput,
+    Posted,
+    PostOutcome,
+    ProcessName,
+    Rejection,
+    StrictModel,
+)
 from lambdas.observability import logger, metrics, tracer
 from lambdas.settings import tables
+from lambdas.store import load_transactions, record_chunk
+from lambdas.transform import transform
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 
 
-class PostInput(StrictModel):
+class PostBatch(StrictModel):
+    """The lines of one chunk to post in one request: the idempotent unit."""
+
     process: ProcessName
     run_id: str
     entries: list[JournalLine]
@@ -62,7 +83,7 @@ def journal_entry(line: JournalLine) -> JournalEntry:
     )
 
 
-def _post_chunk(batch: PostInput) -> tuple[PostOutcome, FinanceError | None]:
+def _post_chunk(batch: PostBatch) -> tuple[PostOutcome, FinanceError | None]:
     """One batch request for the chunk's lines; each line keeps its own answer."""
     attempt = batch.retry_count + 1
     outcome = PostOutcome(attempt=attempt)
@@ -113,7 +134,7 @@ def _idempotent_chunk(table_name: str) -> tuple[IdempotencyConfig, Callable[...,
     persistence = DynamoDBPersistenceLayer(table_name=table_name)
 
     @idempotent_function(data_keyword_argument="batch", config=config, persistence_store=persistence)
-    def post_once(batch: PostInput) -> dict[str, Any]:
+    def post_once(batch: PostBatch) -> dict[str, Any]:
         outcome, error = _post_chunk(batch)
         if error is not None:
             raise ChunkNotPosted(outcome, error)
@@ -122,7 +143,7 @@ def _idempotent_chunk(table_name: str) -> tuple[IdempotencyConfig, Callable[...,
     return config, post_once
 
 
-def post_lines(batch: PostInput, context: LambdaContext | None = None) -> tuple[PostOutcome, FinanceError | None]:
+def post_lines(batch: PostBatch, context: LambdaContext | None = None) -> tuple[PostOutcome, FinanceError | None]:
     """Post the chunk once; returns the outcome and the transient error that stopped it, if any.
 
     A chunk that posted completely is stored under its idempotency record, so the same chunk
@@ -146,15 +167,33 @@ def post_lines(batch: PostInput, context: LambdaContext | None = None) -> tuple[
         return outcome, FinanceUnavailable(reason)
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = parse(PostInput, event)
-    outcome, error = post_lines(batch, context)
+def post_chunk(chunk: PostChunkInput, context: LambdaContext | None = None) -> ChunkCounts:
+    """Transform, post and record one Map item; raises the transient error that stopped the post.
+
+    An invocation that raises has written nothing: its retry reads the rows again and posts
+    the lines still pending under the same idempotency keys.
+    """
+    rows = load_transactions(chunk.run_id, chunk.ids)
+    entries, malformed = transform(chunk.ids, rows)
+    outcome, error = PostOutcome(attempt=chunk.retry_count + 1), None
+    if entries:
+        batch = PostBatch(process=chunk.process, run_id=chunk.run_id, entries=entries, retry_count=chunk.retry_count)
+        outcome, error = post_lines(batch, context)
     fresh = sum(1 for p in outcome.posted if not p.duplicate)
     metrics.add_metric(name="TransactionsPosted", unit=MetricUnit.Count, value=fresh)
     if error is not None:
         metrics.add_metric(name="FinanceTransientErrors", unit=MetricUnit.Count, value=1)
         raise type(error)(outcome.model_dump_json())
-    return outcome.model_dump(mode="json")
+    counts = record_chunk(chunk.run_id, rows, malformed, outcome)
+    if counts.rejected:
+        metrics.add_metric(name="TransactionsRejected", unit=MetricUnit.Count, value=counts.rejected)
+    return counts
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    chunk = parse(PostChunkInput, event)
+    metrics.add_dimension(name="process", value=chunk.process)
+    return post_chunk(chunk, context).model_dump()

@@ -1,8 +1,9 @@
-"""RecordResult: writes the terminal outcome of every transaction of one Map item.
+"""RecordResult: the ``Catch`` path of a Map item, recording every line PostToFinance left open.
 
-On the success path it records posted and rejected lines. On the ``Catch`` path (retries
-exhausted, or an unexpected error) it reads the outcome carried in the error message, then
-asks the finance system, by idempotency key, whether each line still unposted is in the
+PostToFinance records its own outcomes when it succeeds. When it gives up (retries exhausted,
+a crash, an unexpected error) the item comes here: RecordResult reads the chunk's rows, takes
+the lines still pending, reads the outcome carried in the error message, then asks the
+finance system, by idempotency key, whether each line still unposted is in the
 ledger after all: a post whose answer was lost (a crash after the post, a reply after the
 client timeout) is recorded ``posted`` with its ledger id, and only the lines the ledger
 does not hold are recorded ``failed``, with the reason and the attempts made. A lookup that
@@ -33,7 +34,8 @@ from lambdas.models import (
     TransactionStatus,
 )
 from lambdas.observability import logger, metrics, tracer
-from lambdas.store import record_outcome, record_posted
+from lambdas.store import load_transactions, record_chunk, record_outcome
+from lambdas.transform import transform
 
 UNCONFIRMED_NOTE = "finance unreachable to confirm the post: `ledgerflow reconcile` checks it"
 """Appended to the reason of a line recorded failed without the finance lookup's answer."""
@@ -61,50 +63,31 @@ def failure_attempts(outcome: PostOutcome | None) -> tuple[int, str]:
     return 1, "at least 1"
 
 
-def unposted_lines(event: RecordInput, outcome: PostOutcome | None) -> list[JournalLine]:
-    """The item's lines a failed post left without a posted or rejected outcome."""
+def unposted_lines(entries: list[JournalLine], outcome: PostOutcome | None) -> list[JournalLine]:
+    """The item's pending lines a failed post left without a posted or rejected outcome."""
     done: set[str] = set()
     if outcome is not None:
         done = {p.transaction_id for p in outcome.posted} | {r.transaction_id for r in outcome.rejected}
-    return [line for line in event.entries if line.transaction_id not in done]
+    return [line for line in entries if line.transaction_id not in done]
 
 
 def record(event: RecordInput) -> ChunkCounts:
-    """Record every line of the item; on the ``Catch`` path, confirm unposted lines at finance first.
+    """Record every line of the item still pending; confirm the unposted ones at finance first.
 
     The lookup runs before any write, so an invocation whose lookup fails (and is retried)
-    has written nothing.
+    has written nothing. Lines no longer pending (recorded by an earlier attempt or another
+    delivery of the same transaction) are left as they are.
     """
-    outcome = event.post if event.failure is None else outcome_from_failure(event.failure)
-    unposted = unposted_lines(event, outcome) if event.failure is not None else []
+    rows = load_transactions(event.run_id, event.ids)
+    entries, malformed = transform(event.ids, rows)
+    outcome = outcome_from_failure(event.failure)
+    unposted = unposted_lines(entries, outcome)
     confirmed: dict[str, LedgerRecord] = {}
     if unposted and event.unconfirmed is None:
         confirmed = find_posted(event.process, (line.transaction_id for line in unposted))
         if confirmed:
             logger.info("lost answers confirmed posted at finance", extra={"confirmed": sorted(confirmed)})
-    counts = ChunkCounts()
-    for rejection in event.rejected:
-        record_outcome(
-            event.run_id,
-            rejection.transaction_id,
-            TransactionStatus.REJECTED,
-            reason=rejection.reason,
-            attempts=0,
-        )
-        counts.rejected += 1
-    if outcome is not None:
-        counts.posted += record_posted(event.run_id, outcome.posted)
-        for rejection in outcome.rejected:
-            record_outcome(
-                event.run_id,
-                rejection.transaction_id,
-                TransactionStatus.REJECTED,
-                reason=rejection.reason,
-                attempts=outcome.attempt,
-            )
-            counts.rejected += 1
-    if event.failure is None:
-        return counts
+    counts = record_chunk(event.run_id, rows, malformed, outcome or PostOutcome())
     attempts, attempts_text = failure_attempts(outcome)
     reasons = {f.transaction_id: f.reason for f in outcome.failed} if outcome else {}
     for line in unposted:

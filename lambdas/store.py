@@ -17,7 +17,7 @@ import boto3
 from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
-from lambdas.models import Posted, TransactionStatus
+from lambdas.models import ChunkCounts, Posted, PostOutcome, Rejection, TransactionStatus
 from lambdas.settings import tables
 
 BATCH_GET_LIMIT = 100
@@ -161,30 +161,53 @@ def record_outcome(
     return True
 
 
-def record_posted(run_id: str, posted: Iterable[Posted]) -> int:
+def record_posted(posted: Iterable[Posted], rows: dict[str, dict[str, Any]]) -> int:
     """Record posted transactions with BatchWriteItem (25 rows per call); returns the rows written.
 
     A posted outcome is confirmed by the finance system under the transaction's idempotency key,
-    so it is right whatever the row said before: each row is read (BatchGetItem) and written back
-    whole with the outcome, instead of one conditional ``UpdateItem`` per transaction. A stale
-    failure reason is dropped. An id with no HCM row writes nothing.
+    so it is right whatever the row says now: the row this invocation read (``rows``, by id) is
+    written back whole with the outcome, instead of one conditional ``UpdateItem`` per
+    transaction. A stale failure reason is dropped. An id with no HCM row writes nothing.
     """
-    outcomes = {p.transaction_id: p for p in posted}
-    rows = load_transactions(run_id, outcomes)
     written = 0
     with _table(tables().transactions).batch_writer(overwrite_by_pkeys=["run_id", "transaction_id"]) as writer:
-        for tid, row in rows.items():
-            outcome = outcomes[tid]
-            row.pop("reason", None)
-            row.update(
+        for outcome in posted:
+            row = rows.get(outcome.transaction_id)
+            if row is None:
+                continue
+            item = {k: v for k, v in row.items() if k != "reason"}
+            item.update(
                 status=TransactionStatus.POSTED.value,
                 attempts=outcome.attempt,
                 ledger_id=outcome.ledger_id,
                 updated_at=now_iso(),
             )
-            writer.put_item(Item=row)
+            writer.put_item(Item=item)
             written += 1
     return written
+
+
+def record_chunk(
+    run_id: str, rows: dict[str, dict[str, Any]], malformed: Iterable[Rejection], outcome: PostOutcome
+) -> ChunkCounts:
+    """Record a chunk's known outcomes: malformed lines rejected, the post's posted and refused lines."""
+    counts = ChunkCounts()
+    for rejection in malformed:
+        record_outcome(
+            run_id, rejection.transaction_id, TransactionStatus.REJECTED, reason=rejection.reason, attempts=0
+        )
+        counts.rejected += 1
+    counts.posted += record_posted(outcome.posted, rows)
+    for rejection in outcome.rejected:
+        record_outcome(
+            run_id,
+            rejection.transaction_id,
+            TransactionStatus.REJECTED,
+            reason=rejection.reason,
+            attempts=outcome.attempt,
+        )
+        counts.rejected += 1
+    return counts
 
 
 def run_statuses(run_id: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Transform: HCM records of one Map item into finance journal lines.
+"""HCM records of one Map item into finance journal lines (PostToFinance's first step).
 
 Malformed records are rejected here with a reason that names the field, so they never
 reach the finance system and never block the rest of the chunk.
@@ -10,12 +10,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from lambdas.handler_support import parse
-from lambdas.models import ChunkInput, JournalLine, Rejection, TransactionStatus, TransformOutput
-from lambdas.observability import logger, metrics, tracer
-from lambdas.store import load_transactions
+from lambdas.models import JournalLine, Rejection, TransactionStatus
 
 CURRENCIES = frozenset({"USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NOK", "DKK"})
 REQUIRED = ("employee", "cost_centre", "gl_account", "amount", "currency", "period")
@@ -65,12 +60,16 @@ def to_journal_line(record: dict[str, Any]) -> JournalLine:
     )
 
 
-def transform(chunk: ChunkInput) -> TransformOutput:
-    records = load_transactions(chunk.run_id, chunk.ids)
+def transform(ids: list[str], rows: dict[str, dict[str, Any]]) -> tuple[list[JournalLine], list[Rejection]]:
+    """The journal lines of a chunk's pending rows, and the rejections of those that cannot be posted.
+
+    A row that is no longer pending (posted, rejected or failed by an earlier attempt or a
+    duplicate delivery) is skipped, so a retried chunk only ever posts what is still open.
+    """
     entries: list[JournalLine] = []
     rejected: list[Rejection] = []
-    for tid in dict.fromkeys(chunk.ids):
-        record = records.get(tid)
+    for tid in dict.fromkeys(ids):
+        record = rows.get(tid)
         if record is None:
             rejected.append(Rejection(transaction_id=tid, reason="not found in HCM staging"))
             continue
@@ -80,11 +79,4 @@ def transform(chunk: ChunkInput) -> TransformOutput:
             entries.append(to_journal_line(record))
         except MalformedRecord as exc:
             rejected.append(Rejection(transaction_id=tid, reason=f"malformed: {exc}"))
-    return TransformOutput(process=chunk.process, run_id=chunk.run_id, entries=entries, rejected=rejected)
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return transform(parse(ChunkInput, event)).model_dump(mode="json")
+    return entries, rejected

@@ -43,13 +43,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "get-transactions", "get_transactions", "GetTransactionsFunctionArn", reads=("TRANSACTIONS_TABLE",)
     ),
-    FunctionSpec("transform", "transform", "TransformFunctionArn", reads=("TRANSACTIONS_TABLE",)),
     FunctionSpec(
         "post-to-finance",
         "post_to_finance",
         "PostToFinanceFunctionArn",
-        reads=("IDEMPOTENCY_TABLE",),
-        writes=("IDEMPOTENCY_TABLE",),
+        reads=("TRANSACTIONS_TABLE", "IDEMPOTENCY_TABLE"),
+        writes=("TRANSACTIONS_TABLE", "IDEMPOTENCY_TABLE"),
         calls_finance=True,
         timeout_seconds=120,
     ),

@@ -8,7 +8,7 @@ Redrive is item-level re-submission: failed transactions of a finished run go ba
 ``pending`` (conditionally, so a posted one is never touched) and a new execution of the
 run starts under a fresh name. Step Functions' own ``RedriveExecution`` does not apply:
 item failures are caught and recorded, so the executions themselves succeed (and moto has no
-redrive). Re-posting cannot double-post: ``Transform`` skips anything not pending, and the
+redrive). Re-posting cannot double-post: PostToFinance skips anything not pending, and the
 idempotency key ``process:transaction_id`` is honoured by both the Powertools store and the
 finance system.
 """

@@ -31,8 +31,9 @@ LEDGERFLOW = str(Path(sys.executable).with_name("ledgerflow"))
 PROCESS = "payroll_journal"
 TRANSACTIONS = 120
 PAUSE_INTERVAL = 30
-# Small batches so the gate is checked many times in one run; a long pause interval so a
-# resume inside it can only come from `gate open` sending the task token.
+# Small batches so the gate is checked many times in one run (of one-transaction Map items for
+# the process under test, so the run lasts long enough to close the gate mid-run); a long pause
+# interval so a resume inside it can only come from `gate open` sending the task token.
 SERVE_CONFIG = {
     "batch_size": 10,
     "chunk_size": 5,
@@ -88,6 +89,7 @@ def next_line_starting(lines: queue.Queue[str], prefix: str, timeout: float) -> 
 def endpoint(tmp_path: Path) -> Iterator[Endpoint]:
     raw = yaml.safe_load((CONFIG_DIR / "local.yaml").read_text())
     raw["defaults"].update(SERVE_CONFIG)
+    raw["processes"][PROCESS]["chunk_size"] = 1
     (tmp_path / "local.yaml").write_text(yaml.safe_dump(raw))
     env = {**os.environ, CONFIG_DIR_ENV: str(tmp_path), "PYTHONUNBUFFERED": "1"}
     command = [LEDGERFLOW, "local", "serve", "--port", "0"]

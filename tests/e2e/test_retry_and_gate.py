@@ -13,8 +13,11 @@ QUICK_RETRY = {"interval_seconds": 1, "backoff_rate": 1.0, "max_attempts": 1, "m
 
 
 def test_transient_errors_past_max_attempts_are_caught_and_recorded_as_failed(local_system, make_config) -> None:
+    # Each error class has its own retrier: a long finance timeout keeps a post slowed by a busy
+    # machine from timing out and spending the unavailable rule's attempt too.
     config = make_config(
         defaults={"chunk_size": 6},
+        finance={"timeout_seconds": 30},
         retry_profiles={"standard": {"throttled": QUICK_RETRY, "overloaded": QUICK_RETRY, "unavailable": QUICK_RETRY}},
     )
     system = local_system(config, FinanceFaults(throttle_rate=1.0))

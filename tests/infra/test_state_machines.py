@@ -59,10 +59,10 @@ def test_substitutions_match_the_placeholders_exactly(synthesized: Synthesized) 
 
 def test_mismatch_names_the_placeholder() -> None:
     wanted = placeholders(PROCESS_TRANSACTIONS.read_text())
-    keys = (wanted - {"TransformFunctionArn"}) | {"ObsoleteArn"}
+    keys = (wanted - {"RecordResultFunctionArn"}) | {"ObsoleteArn"}
     problems = substitution_mismatch(keys, wanted)
     assert problems == [
-        "placeholder ${TransformFunctionArn} has no substitution",
+        "placeholder ${RecordResultFunctionArn} has no substitution",
         "substitution ObsoleteArn is not used by the definition",
     ]
 

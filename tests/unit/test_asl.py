@@ -178,7 +178,23 @@ def test_post_to_finance_failure_always_reaches_record_result(definition: dict[s
     assert post["Catch"] == [
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordResult"}
     ]
-    assert post["Next"] == "RecordResult"
+    assert post["End"] is True and "Next" not in post
+
+
+def test_a_map_item_is_one_task_that_carries_only_ids(definition: dict[str, Any]) -> None:
+    """Transform, post and record run in one invocation: one transition per item on the success
+    path, and the item's state (the ids; the task's result is dropped) stays small."""
+    post_chunks = definition["States"]["PostChunks"]
+    processor = post_chunks["ItemProcessor"]
+    assert processor["StartAt"] == "PostToFinance"
+    post = processor["States"]["PostToFinance"]
+    assert post["Parameters"]["Payload"] == {
+        "process.$": "$.process",
+        "run_id.$": "$.run_id",
+        "ids.$": "$.ids",
+        "retry_count.$": "$$.State.RetryCount",
+    }
+    assert post["ResultPath"] is None and post_chunks["ResultPath"] is None
 
 
 def test_finance_lookups_wait_one_unavailable_budget_then_record_without_confirmation(

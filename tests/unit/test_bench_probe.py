@@ -19,7 +19,6 @@ from orchestration.plan import Level
 def test_the_definition_states_fall_into_execution_batch_and_item_levels() -> None:
     levels, functions = definition_levels(load_config("local"))
     assert {s for s, level in levels.items() if level is Level.MAP_ITEM} == {
-        "Transform",
         "PostToFinance",
         "RecordResult",
         "RecordUnconfirmed",

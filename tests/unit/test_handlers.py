@@ -16,12 +16,13 @@ from lambdas import (
     record_result,
     start_next,
     summarize,
-    transform,
     wait_for_gate,
 )
 from lambdas.errors import GateClosedTooLong
 from lambdas.finance_client import FinanceClient, FinanceOverloaded, JournalEntry, PostResult
 from lambdas.models import PostOutcome, RunInput, TransactionStatus
+from lambdas.store import load_transactions, record_outcome
+from lambdas.transform import transform
 from orchestration.engine.lambda_runtime import LocalContext
 from orchestration.finance_sim import FinanceFaults, FinanceSimulator
 from orchestration.gates import GateStore
@@ -50,23 +51,22 @@ def gates(aws: Aws) -> GateStore:
     return GateStore(aws.dynamodb, aws.gates_table, aws.audit_table)
 
 
-def transform_ids(context: LocalContext, ids: list[str], run_id: str = RUN_ID) -> dict[str, Any]:
-    out: dict[str, Any] = transform.handler({"process": PROCESS, "run_id": run_id, "ids": ids}, context)
-    return out
+def lines_of(ids: list[str], run_id: str = RUN_ID) -> list[dict[str, Any]]:
+    """The journal lines PostToFinance builds from the stored rows, as JSON."""
+    entries, _ = transform(ids, load_transactions(run_id, ids))
+    return [line.model_dump(mode="json") for line in entries]
 
 
-def post(context: LocalContext, entries: list[dict[str, Any]], retry_count: int = 0) -> dict[str, Any]:
+def post(context: LocalContext, ids: list[str], retry_count: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = post_to_finance.handler(
-        {"process": PROCESS, "run_id": RUN_ID, "entries": entries, "retry_count": retry_count}, context
+        {"process": PROCESS, "run_id": RUN_ID, "ids": ids, "retry_count": retry_count}, context
     )
     return out
 
 
-def post_expecting_error(
-    context: LocalContext, entries: list[dict[str, Any]], retry_count: int = 0
-) -> tuple[Exception, PostOutcome]:
+def post_expecting_error(context: LocalContext, ids: list[str], retry_count: int = 0) -> tuple[Exception, PostOutcome]:
     with pytest.raises(Exception) as raised:
-        post(context, entries, retry_count)
+        post(context, ids, retry_count)
     return raised.value, PostOutcome.model_validate_json(str(raised.value))
 
 
@@ -205,172 +205,159 @@ def test_get_transactions_of_an_empty_run_has_no_work(aws: Aws, context: LocalCo
 # -- PostToFinance ------------------------------------------------------------
 
 
-def seeded_entries(aws: Aws, context: LocalContext, count: int, run_id: str = RUN_ID) -> list[dict[str, Any]]:
-    seeded = aws.seed(PROCESS, run_id, count)
-    entries: list[dict[str, Any]] = transform_ids(context, [t["transaction_id"] for t in seeded.transactions], run_id)[
-        "entries"
-    ]
-    assert len(entries) == count
-    return entries
+def seeded_ids(aws: Aws, count: int, run_id: str = RUN_ID) -> list[str]:
+    return [t["transaction_id"] for t in aws.seed(PROCESS, run_id, count).transactions]
 
 
-def test_post_to_finance_posts_every_line(aws: Aws, context: LocalContext, finance: FinanceSimulator) -> None:
-    entries = seeded_entries(aws, context, 5)
+def set_field(aws: Aws, transaction_id: str, field: str, value: Any) -> None:
+    aws.resource.Table(aws.transactions_table).update_item(
+        Key={"run_id": RUN_ID, "transaction_id": transaction_id},
+        UpdateExpression="SET #f = :v",
+        ExpressionAttributeNames={"#f": field},
+        ExpressionAttributeValues={":v": value},
+    )
 
-    out = post(context, entries)
 
-    assert out["rejected"] == [] and out["failed"] == []
-    assert out["attempt"] == 1
-    assert [p["transaction_id"] for p in out["posted"]] == [e["transaction_id"] for e in entries]
-    assert all(p["duplicate"] is False and p["attempt"] == 1 for p in out["posted"])
+def test_post_to_finance_posts_every_line_and_records_it(
+    aws: Aws, context: LocalContext, finance: FinanceSimulator
+) -> None:
+    ids = seeded_ids(aws, 5)
+    lines = lines_of(ids)
+
+    assert post(context, ids) == {"posted": 5, "rejected": 0, "failed": 0}
+
     ledger = {entry.transaction_id: entry for entry in finance.ledger()}
-    assert set(ledger) == {e["transaction_id"] for e in entries}
-    for line, posted in zip(entries, out["posted"], strict=True):
+    assert set(ledger) == set(ids)
+    assert finance.stats().requests == 1, "the whole chunk in one request"
+    for line in lines:
         booked = ledger[line["transaction_id"]]
-        assert booked.ledger_id == posted["ledger_id"]
         assert booked.amount == Decimal(line["amount"])
         assert booked.account == line["account"]
         assert booked.idempotency_key == f"{PROCESS}:{line['transaction_id']}"
+        row = aws.transaction(RUN_ID, line["transaction_id"])
+        assert (row["status"], row["ledger_id"], row["attempts"]) == ("posted", booked.ledger_id, 1)
 
 
-def test_post_to_finance_second_invocation_is_deduplicated(
+def test_post_to_finance_records_malformed_and_refused_lines_rejected_with_their_attempts(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
-    entries = seeded_entries(aws, context, 4)
-    first = post(context, entries)
-    requests_after_first = finance.stats().requests
+    ids = seeded_ids(aws, 4)
+    set_field(aws, ids[0], "currency", "XXQ")
+    set_field(aws, ids[1], "gl_account", UNKNOWN_ACCOUNT)
 
-    second = post(context, entries, retry_count=1)
+    assert post(context, ids, retry_count=1) == {"posted": 2, "rejected": 2, "failed": 0}
 
-    assert [p["ledger_id"] for p in second["posted"]] == [p["ledger_id"] for p in first["posted"]]
-    assert finance.stats().requests == requests_after_first  # answered from the idempotency store
-    assert sorted(e.transaction_id for e in finance.ledger()) == sorted(e["transaction_id"] for e in entries)
-
-
-def test_post_to_finance_dedupes_in_the_ledger_when_the_idempotency_store_is_lost(
-    aws: Aws, context: LocalContext, finance: FinanceSimulator
-) -> None:
-    entries = seeded_entries(aws, context, 3)
-    first = post(context, entries)
-    table = aws.resource.Table(aws.config.resource_name("idempotency"))
-    for item in table.scan()["Items"]:
-        table.delete_item(Key={"id": item["id"]})
-
-    second = post(context, entries)
-
-    assert all(p["duplicate"] is True for p in second["posted"])
-    assert [p["ledger_id"] for p in second["posted"]] == [p["ledger_id"] for p in first["posted"]]
-    assert len(finance.ledger()) == len(entries)
-    assert finance.stats().duplicates_absorbed == len(entries)
-
-
-def test_post_to_finance_unknown_account_is_rejected_not_raised(
-    aws: Aws, context: LocalContext, finance: FinanceSimulator
-) -> None:
-    entries = seeded_entries(aws, context, 3)
-    entries[1] = {**entries[1], "account": UNKNOWN_ACCOUNT}
-
-    out = post(context, entries)
-
-    assert [r["transaction_id"] for r in out["rejected"]] == [entries[1]["transaction_id"]]
-    assert "unknown_account" in out["rejected"][0]["reason"]
-    assert [p["transaction_id"] for p in out["posted"]] == [
-        entries[0]["transaction_id"],
-        entries[2]["transaction_id"],
-    ]
-    assert out["failed"] == []
-    assert entries[1]["transaction_id"] not in {e.transaction_id for e in finance.ledger()}
-
-
-def test_post_to_finance_throttled_raises_with_the_outcome_then_the_retry_gets_dedup_answers(
-    aws: Aws, context: LocalContext, finance: FinanceSimulator
-) -> None:
-    entries = seeded_entries(aws, context, 5)
-    early = entries[:2]
-    first = post(context, early)
-    finance.faults = FinanceFaults(throttle_rate=1.0)
-
-    error, outcome = post_expecting_error(context, entries, retry_count=0)
-
-    assert type(error).__name__ == "FinanceThrottled"
-    assert outcome.posted == []
-    assert [f.transaction_id for f in outcome.failed] == [e["transaction_id"] for e in entries]
-    assert all("FinanceThrottled" in f.reason for f in outcome.failed)
-    assert finance.stats().faults_injected["throttle"] == 1
-
-    finance.faults = FinanceFaults()
-    requests_before = finance.stats().requests
-    retried = post(context, entries, retry_count=1)
-
-    assert finance.stats().requests - requests_before == 1  # the whole chunk in one request
-    assert retried["failed"] == []
-    assert retried["attempt"] == 2
-    by_id = {p["transaction_id"]: p for p in retried["posted"]}
-    assert set(by_id) == {e["transaction_id"] for e in entries}
-    assert [(by_id[e["transaction_id"]]["ledger_id"], by_id[e["transaction_id"]]["duplicate"]) for e in early] == [
-        (p["ledger_id"], True) for p in first["posted"]
-    ]
-    assert sorted(e.transaction_id for e in finance.ledger()) == sorted(by_id)
-
-
-# -- RecordResult -------------------------------------------------------------
-
-
-def test_record_result_success_path(aws: Aws, context: LocalContext, finance: FinanceSimulator) -> None:
-    seeded = aws.seed(PROCESS, RUN_ID, 4)
-    ids = [t["transaction_id"] for t in seeded.transactions]
-    aws.resource.Table(aws.transactions_table).update_item(
-        Key={"run_id": RUN_ID, "transaction_id": ids[0]},
-        UpdateExpression="SET currency = :c",
-        ExpressionAttributeValues={":c": "XXQ"},
-    )
-    aws.resource.Table(aws.transactions_table).update_item(
-        Key={"run_id": RUN_ID, "transaction_id": ids[1]},
-        UpdateExpression="SET gl_account = :a",
-        ExpressionAttributeValues={":a": UNKNOWN_ACCOUNT},
-    )
-    item = transform_ids(context, ids)
-    item["post"] = post(context, item["entries"], retry_count=1)
-
-    counts = record_result.handler(item, context)
-
-    assert counts == {"posted": 2, "rejected": 2, "failed": 0}
     malformed, unknown = aws.transaction(RUN_ID, ids[0]), aws.transaction(RUN_ID, ids[1])
     assert malformed["status"] == "rejected" and "currency" in malformed["reason"]
-    assert malformed["attempts"] == 0
+    assert malformed["attempts"] == 0, "never sent to finance"
     assert unknown["status"] == "rejected" and "unknown_account" in unknown["reason"]
     assert unknown["attempts"] == 2
     ledger = {e.transaction_id: e.ledger_id for e in finance.ledger()}
+    assert set(ledger) == set(ids[2:])
     for tid in ids[2:]:
         row = aws.transaction(RUN_ID, tid)
-        assert row["status"] == "posted"
-        assert row["ledger_id"] == ledger[tid]
-        assert row["attempts"] == 2
+        assert (row["status"], row["ledger_id"], row["attempts"]) == ("posted", ledger[tid], 2)
 
 
-def test_record_result_writes_a_posted_row_whole_keeping_the_hcm_fields_and_dropping_an_old_reason(
+def test_post_to_finance_writes_a_posted_row_whole_keeping_the_hcm_fields_and_dropping_an_old_reason(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
-    seeded = aws.seed(PROCESS, RUN_ID, 2)
-    ids = [t["transaction_id"] for t in seeded.transactions]
+    ids = seeded_ids(aws, 2)
+    set_field(aws, ids[0], "reason", "FinanceOverloaded after 3 attempt(s)")
     before = {tid: aws.transaction(RUN_ID, tid) for tid in ids}
-    item = transform_ids(context, ids)
-    aws.resource.Table(aws.transactions_table).update_item(
-        Key={"run_id": RUN_ID, "transaction_id": ids[0]},
-        UpdateExpression="SET #s = :s, reason = :r",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":s": "failed", ":r": "FinanceOverloaded after 3 attempt(s)"},
-    )
-    item["post"] = post(context, item["entries"])
 
-    assert record_result.handler(item, context) == {"posted": 2, "rejected": 0, "failed": 0}
+    assert post(context, ids) == {"posted": 2, "rejected": 0, "failed": 0}
 
     ledger = {e.transaction_id: e.ledger_id for e in finance.ledger()}
     for tid in ids:
         row = aws.transaction(RUN_ID, tid)
         assert row.pop("updated_at") >= before[tid].get("updated_at", "")
-        expected = {k: v for k, v in before[tid].items() if k != "updated_at"}
+        expected = {k: v for k, v in before[tid].items() if k not in ("updated_at", "reason")}
         assert row == expected | {"status": "posted", "attempts": 1, "ledger_id": ledger[tid]}
+
+
+def test_post_to_finance_posts_only_the_lines_still_pending(
+    aws: Aws, context: LocalContext, finance: FinanceSimulator
+) -> None:
+    ids = seeded_ids(aws, 4)
+    assert post(context, ids[:2]) == {"posted": 2, "rejected": 0, "failed": 0}
+    requests = finance.stats().requests
+
+    assert post(context, ids) == {"posted": 2, "rejected": 0, "failed": 0}
+    assert post(context, ids, retry_count=1) == {"posted": 0, "rejected": 0, "failed": 0}
+
+    assert finance.stats().requests == requests + 1, "a chunk with nothing pending makes no request"
+    assert sorted(e.transaction_id for e in finance.ledger()) == sorted(ids)
+    assert finance.stats().duplicates_absorbed == 0
+
+
+def test_post_to_finance_answers_a_repeated_chunk_from_the_idempotency_store(
+    aws: Aws, context: LocalContext, finance: FinanceSimulator
+) -> None:
+    """The same lines pending again (a duplicate delivery read them before the first post was
+    recorded): the chunk's idempotency record answers, with no request to finance."""
+    ids = seeded_ids(aws, 4)
+    post(context, ids)
+    first = {tid: aws.transaction(RUN_ID, tid)["ledger_id"] for tid in ids}
+    requests = finance.stats().requests
+    for tid in ids:
+        aws.set_status(RUN_ID, tid, TransactionStatus.PENDING)
+
+    assert post(context, ids, retry_count=1) == {"posted": 4, "rejected": 0, "failed": 0}
+
+    assert finance.stats().requests == requests
+    assert {tid: aws.transaction(RUN_ID, tid)["ledger_id"] for tid in ids} == first
+    assert len(finance.ledger()) == len(ids)
+
+
+def test_post_to_finance_dedupes_in_the_ledger_when_the_idempotency_store_is_lost(
+    aws: Aws, context: LocalContext, finance: FinanceSimulator
+) -> None:
+    ids = seeded_ids(aws, 3)
+    post(context, ids)
+    first = {tid: aws.transaction(RUN_ID, tid)["ledger_id"] for tid in ids}
+    table = aws.resource.Table(aws.config.resource_name("idempotency"))
+    for item in table.scan()["Items"]:
+        table.delete_item(Key={"id": item["id"]})
+    for tid in ids:
+        aws.set_status(RUN_ID, tid, TransactionStatus.PENDING)
+
+    assert post(context, ids) == {"posted": 3, "rejected": 0, "failed": 0}
+
+    assert {tid: aws.transaction(RUN_ID, tid)["ledger_id"] for tid in ids} == first
+    assert len(finance.ledger()) == len(ids)
+    assert finance.stats().duplicates_absorbed == len(ids)
+
+
+def test_post_to_finance_throttled_raises_with_the_outcome_writes_nothing_then_the_retry_gets_dedup_answers(
+    aws: Aws, context: LocalContext, finance: FinanceSimulator
+) -> None:
+    ids = seeded_ids(aws, 5)
+    early = post_unrecorded(finance, lines_of(ids[:2]))
+    finance.faults = FinanceFaults(throttle_rate=1.0)
+
+    error, outcome = post_expecting_error(context, ids, retry_count=0)
+
+    assert type(error).__name__ == "FinanceThrottled"
+    assert outcome.posted == []
+    assert [f.transaction_id for f in outcome.failed] == ids
+    assert all("FinanceThrottled" in f.reason for f in outcome.failed)
+    assert finance.stats().faults_injected["throttle"] == 1
+    assert {aws.transaction(RUN_ID, tid)["status"] for tid in ids} == {"pending"}
+
+    finance.faults = FinanceFaults()
+    requests_before = finance.stats().requests
+    assert post(context, ids, retry_count=1) == {"posted": 5, "rejected": 0, "failed": 0}
+
+    assert finance.stats().requests - requests_before == 1  # the whole chunk in one request
+    rows = {tid: aws.transaction(RUN_ID, tid) for tid in ids}
+    assert {tid: rows[tid]["ledger_id"] for tid in early} == early
+    assert {row["attempts"] for row in rows.values()} == {2}
+    assert sorted(e.transaction_id for e in finance.ledger()) == sorted(ids)
+    assert finance.stats().duplicates_absorbed == len(early)
+
+
+# -- RecordResult (the Catch path) ---------------------------------------------
 
 
 def failure_from(error: Exception, catch_error: str | None = None) -> dict[str, str]:
@@ -379,31 +366,31 @@ def failure_from(error: Exception, catch_error: str | None = None) -> dict[str, 
     return {"Error": catch_error or type(error).__name__, "Cause": json.dumps(cause)}
 
 
-def test_record_result_failure_path_records_every_line_failed_with_reason_and_attempts(
+def caught(ids: list[str], failure: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """RecordResult's input: the Map item PostToFinance gave up on, with the Catch's ``failure``."""
+    return {"process": PROCESS, "run_id": RUN_ID, "ids": ids, "failure": failure, **extra}
+
+
+def test_record_result_records_every_open_line_failed_with_reason_and_attempts(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
-    entries = seeded_entries(aws, context, 4)
+    ids = seeded_ids(aws, 5)
+    set_field(aws, ids[0], "period", "2026-13")
     finance.faults = FinanceFaults(overload_rate=1.0)
     for retry in range(3):
-        error, outcome = post_expecting_error(context, entries, retry_count=retry)
+        error, outcome = post_expecting_error(context, ids, retry_count=retry)
     assert type(error).__name__ == "FinanceOverloaded"
     assert outcome.attempt == 3
 
-    counts = record_result.handler(
-        {
-            "process": PROCESS,
-            "run_id": RUN_ID,
-            "entries": entries,
-            "rejected": [],
-            "failure": failure_from(error),
-        },
-        context,
-    )
+    counts = record_result.handler(caught(ids, failure_from(error)), context)
 
-    assert counts == {"posted": 0, "rejected": 0, "failed": 4}
+    assert counts == {"posted": 0, "rejected": 1, "failed": 4}
     assert finance.ledger() == []
-    for line in entries:
-        row = aws.transaction(RUN_ID, line["transaction_id"])
+    malformed = aws.transaction(RUN_ID, ids[0])
+    assert (malformed["status"], malformed["attempts"]) == ("rejected", 0)
+    assert "period" in malformed["reason"]
+    for tid in ids[1:]:
+        row = aws.transaction(RUN_ID, tid)
         assert row["status"] == "failed"
         assert row["attempts"] == 3
         assert row["reason"].startswith("FinanceOverloaded after 3 attempt(s): FinanceOverloaded: 503")
@@ -424,32 +411,30 @@ def post_unrecorded(finance: FinanceSimulator, entries: list[dict[str, Any]]) ->
     return {line["transaction_id"]: ledger_id for line, ledger_id in zip(entries, ledger_ids, strict=True)}
 
 
-def test_record_result_never_overwrites_a_posted_transaction(
+def test_record_result_leaves_lines_already_recorded_as_they_are(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
-    entries = seeded_entries(aws, context, 3)
-    item = {"process": PROCESS, "run_id": RUN_ID, "entries": entries, "rejected": []}
-    record_result.handler({**item, "post": post(context, entries[:1])}, context)
-    ledger_id = aws.transaction(RUN_ID, entries[0]["transaction_id"])["ledger_id"]
+    ids = seeded_ids(aws, 3)
+    post(context, ids[:1])
+    ledger_id = aws.transaction(RUN_ID, ids[0])["ledger_id"]
 
     # A late Catch for the same item whose cause carries no outcome (e.g. a task timeout), on the
-    # unconfirmed path (no finance lookup), so only the conditional write protects the posted row.
+    # unconfirmed path (no finance lookup).
     counts = record_result.handler(
-        {
-            **item,
-            "failure": {"Error": "States.Timeout", "Cause": "Task timed out after 120.00 seconds"},
-            "unconfirmed": {"Error": "FinanceOverloaded", "Cause": "outage"},
-        },
+        caught(
+            ids,
+            {"Error": "States.Timeout", "Cause": "Task timed out after 120.00 seconds"},
+            unconfirmed={"Error": "FinanceOverloaded", "Cause": "outage"},
+        ),
         context,
     )
 
-    assert counts["failed"] == 3  # asked to fail all three: the posted one refuses the write
-    first = aws.transaction(RUN_ID, entries[0]["transaction_id"])
-    assert first["status"] == "posted"
-    assert first["ledger_id"] == ledger_id
+    assert counts == {"posted": 0, "rejected": 0, "failed": 2}
+    first = aws.transaction(RUN_ID, ids[0])
+    assert (first["status"], first["ledger_id"]) == ("posted", ledger_id)
     assert "reason" not in first
-    for line in entries[1:]:
-        row = aws.transaction(RUN_ID, line["transaction_id"])
+    for tid in ids[1:]:
+        row = aws.transaction(RUN_ID, tid)
         assert row["status"] == "failed"
         assert row["attempts"] == 1
         assert row["reason"] == (
@@ -458,21 +443,32 @@ def test_record_result_never_overwrites_a_posted_transaction(
         )
 
 
+def test_a_failed_outcome_never_overwrites_a_posted_transaction(aws: Aws, context: LocalContext) -> None:
+    """Between RecordResult's read and its write another delivery may post the line: the failed
+    outcome's write is conditional, so the posted row stands."""
+    ids = seeded_ids(aws, 1)
+    aws.set_status(RUN_ID, ids[0], TransactionStatus.POSTED)
+
+    written = record_outcome(RUN_ID, ids[0], TransactionStatus.FAILED, reason="late", attempts=1)
+
+    assert written is False
+    assert aws.transaction(RUN_ID, ids[0])["status"] == "posted"
+
+
 def test_record_result_confirms_lost_answers_at_finance_before_recording_failed(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
-    entries = seeded_entries(aws, context, 4)
-    landed = post_unrecorded(finance, entries[:2])
-    item = {"process": PROCESS, "run_id": RUN_ID, "entries": entries, "rejected": [], "failure": CRASH}
+    ids = seeded_ids(aws, 4)
+    landed = post_unrecorded(finance, lines_of(ids[:2]))
 
-    counts = record_result.handler(item, context)
+    counts = record_result.handler(caught(ids, CRASH), context)
 
     assert counts == {"posted": 2, "rejected": 0, "failed": 2}
     for tid, ledger_id in landed.items():
         row = aws.transaction(RUN_ID, tid)
         assert (row["status"], row["ledger_id"], row["attempts"]) == ("posted", ledger_id, 1)
-    for line in entries[2:]:
-        row = aws.transaction(RUN_ID, line["transaction_id"])
+    for tid in ids[2:]:
+        row = aws.transaction(RUN_ID, tid)
         assert row["status"] == "failed"
         assert row["reason"].startswith("Runtime.ExitError after at least 1 attempt(s): Runtime exited")
         assert record_result.UNCONFIRMED_NOTE not in row["reason"]
@@ -483,22 +479,21 @@ def test_record_result_confirms_lost_answers_at_finance_before_recording_failed(
 def test_record_result_raises_when_finance_cannot_confirm_and_writes_nothing(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
-    entries = seeded_entries(aws, context, 2)
-    post_unrecorded(finance, entries[:1])
+    ids = seeded_ids(aws, 3)
+    set_field(aws, ids[2], "currency", "XXQ")
+    post_unrecorded(finance, lines_of(ids[:1]))
     finance.set_outage(True)
-    item = {"process": PROCESS, "run_id": RUN_ID, "entries": entries, "rejected": [], "failure": CRASH}
 
     with pytest.raises(FinanceOverloaded):
-        record_result.handler(item, context)
+        record_result.handler(caught(ids, CRASH), context)
 
-    assert {aws.transaction(RUN_ID, line["transaction_id"])["status"] for line in entries} == {"pending"}
+    assert {aws.transaction(RUN_ID, tid)["status"] for tid in ids} == {"pending"}
 
 
-def test_record_result_ignores_rejections_of_unknown_transactions(aws: Aws, context: LocalContext) -> None:
+def test_record_result_ignores_unknown_transactions(aws: Aws, context: LocalContext) -> None:
     aws.seed(PROCESS, RUN_ID, 1)
-    out = transform_ids(context, ["ghost"])
 
-    record_result.handler({**out, "post": PostOutcome().model_dump()}, context)
+    record_result.handler(caught(["ghost"], CRASH), context)
 
     assert aws.transaction(RUN_ID, "ghost") == {}
 
@@ -545,19 +540,10 @@ def test_summarize_counts_and_closes_the_run(aws: Aws, context: LocalContext) ->
 def test_summarize_turns_failed_lines_the_ledger_holds_into_posted(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
-    entries = seeded_entries(aws, context, 3)
-    record_result.handler(
-        {
-            "process": PROCESS,
-            "run_id": RUN_ID,
-            "entries": entries,
-            "rejected": [],
-            "failure": CRASH,
-            "unconfirmed": {"Error": "FinanceOverloaded", "Cause": "outage"},
-        },
-        context,
-    )
-    landed = post_unrecorded(finance, entries[:1])
+    ids = seeded_ids(aws, 3)
+    lines = lines_of(ids)
+    record_result.handler(caught(ids, CRASH, unconfirmed={"Error": "FinanceOverloaded", "Cause": "outage"}), context)
+    landed = post_unrecorded(finance, lines[:1])
 
     summary = summarize.handler(run_state(), context)
 

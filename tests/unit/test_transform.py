@@ -1,4 +1,4 @@
-"""Transform: HCM records into journal lines, malformed ones rejected with a reason naming the field."""
+"""PostToFinance's first step: HCM records into journal lines, malformed ones rejected naming the field."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from lambdas import transform
 from lambdas.finance_client import JournalEntry
 from lambdas.models import TransactionStatus
+from lambdas.store import load_transactions
 from lambdas.transform import MalformedRecord, to_journal_line
-from orchestration.engine.lambda_runtime import LocalContext
 from orchestration.hcm import MALFORMED_KINDS, make_transactions
 from tests.unit.conftest import Aws
 
@@ -44,9 +44,13 @@ def rejection(**overrides: Any) -> str:
     return str(raised.value)
 
 
-def transform_ids(context: LocalContext, ids: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = transform.handler({"process": PROCESS, "run_id": RUN_ID, "ids": ids}, context)
-    return out
+def transform_ids(ids: list[str]) -> dict[str, Any]:
+    """PostToFinance's first step on the rows stored in (moto) DynamoDB, as JSON."""
+    entries, rejected = transform.transform(ids, load_transactions(RUN_ID, ids))
+    return {
+        "entries": [line.model_dump(mode="json") for line in entries],
+        "rejected": [r.model_dump() for r in rejected],
+    }
 
 
 # -- to_journal_line ----------------------------------------------------------
@@ -144,7 +148,7 @@ def test_lines_satisfy_the_finance_wire_model() -> None:
 # -- handler ------------------------------------------------------------------
 
 
-def test_transform_maps_a_valid_record_to_a_journal_line(aws: Aws, context: LocalContext) -> None:
+def test_transform_maps_a_valid_record_to_a_journal_line(aws: Aws) -> None:
     record = {
         "run_id": RUN_ID,
         "transaction_id": "t-1",
@@ -160,7 +164,7 @@ def test_transform_maps_a_valid_record_to_a_journal_line(aws: Aws, context: Loca
     }
     aws.put_transaction(record)
 
-    out = transform_ids(context, ["t-1"])
+    out = transform_ids(["t-1"])
 
     assert out["rejected"] == []
     assert out["entries"] == [
@@ -177,11 +181,11 @@ def test_transform_maps_a_valid_record_to_a_journal_line(aws: Aws, context: Loca
     ]
 
 
-def test_transform_accepts_every_wellformed_seeded_record(aws: Aws, context: LocalContext) -> None:
+def test_transform_accepts_every_wellformed_seeded_record(aws: Aws) -> None:
     seeded = aws.seed(PROCESS, RUN_ID, 12, seed=3)
     ids = [t["transaction_id"] for t in seeded.transactions]
 
-    out = transform_ids(context, ids)
+    out = transform_ids(ids)
 
     assert out["rejected"] == []
     assert [e["transaction_id"] for e in out["entries"]] == ids
@@ -200,13 +204,13 @@ FIELD_OF_KIND = {
 }
 
 
-def test_transform_rejects_each_malformed_kind_naming_the_field(aws: Aws, context: LocalContext) -> None:
+def test_transform_rejects_each_malformed_kind_naming_the_field(aws: Aws) -> None:
     seeded = aws.seed(PROCESS, RUN_ID, 60, malformed_share=1.0, seed=11)
     kinds = {t["malformed"] for t in seeded.transactions}
     assert kinds == set(MALFORMED_KINDS), "seed does not exercise every malformed kind"
     assert set(FIELD_OF_KIND) | {"missing_field", "unknown_account"} == set(MALFORMED_KINDS)
 
-    out = transform_ids(context, [t["transaction_id"] for t in seeded.transactions])
+    out = transform_ids([t["transaction_id"] for t in seeded.transactions])
 
     reasons = {r["transaction_id"]: r["reason"] for r in out["rejected"]}
     accepted = {e["transaction_id"] for e in out["entries"]}
@@ -227,13 +231,13 @@ def test_transform_rejects_each_malformed_kind_naming_the_field(aws: Aws, contex
         assert field in reasons[tid], f"{kind}: reason {reasons[tid]!r} does not name {field}"
 
 
-def test_transform_skips_non_pending_and_rejects_missing_records(aws: Aws, context: LocalContext) -> None:
+def test_transform_skips_non_pending_and_rejects_missing_records(aws: Aws) -> None:
     seeded = aws.seed(PROCESS, RUN_ID, 3)
     posted, pending, failed = (t["transaction_id"] for t in seeded.transactions)
     aws.set_status(RUN_ID, posted, TransactionStatus.POSTED)
     aws.set_status(RUN_ID, failed, TransactionStatus.FAILED)
 
-    out = transform_ids(context, [posted, pending, failed, "no-such-id"])
+    out = transform_ids([posted, pending, failed, "no-such-id"])
 
     assert [e["transaction_id"] for e in out["entries"]] == [pending]
     assert out["rejected"] == [{"transaction_id": "no-such-id", "reason": "not found in HCM staging"}]
