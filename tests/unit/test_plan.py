@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from orchestration.cli import app
 from orchestration.config import CONFIG_DIR, EnvironmentConfig
+from orchestration.functions import TASK_FUNCTIONS
 from orchestration.plan import (
     Assumptions,
     FunctionCoefficients,
@@ -212,7 +213,8 @@ def test_the_packaged_data_loads_with_its_provenance() -> None:
     prices, coefficients = load_prices(), load_coefficients()
     assert prices.sources and prices.not_verified and prices.checked_on
     assert coefficients.how and coefficients.cases and coefficients.measured_on
-    assert set(coefficients.functions) >= {"check-gate", "get-transactions", "transform", "post-to-finance"}
+    assert set(coefficients.functions) >= {"check-gate", "get-transactions", "post-to-finance", "summarize"}
+    assert set(coefficients.functions) <= {spec.name for spec in TASK_FUNCTIONS}, "measured on the current definition"
     assert Assumptions().lambda_memory_mb == MEMORY_MB
 
 
