@@ -34,6 +34,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
+from lambdas.errors import OutcomeNotRecorded
 from lambdas.finance_client import (
     FinanceError,
     FinanceRejected,
@@ -147,9 +148,10 @@ def post_lines(batch: PostBatch, context: LambdaContext | None = None) -> tuple[
     """Post the chunk once; returns the outcome and the transient error that stopped it, if any.
 
     A chunk that posted completely is stored under its idempotency record, so the same chunk
-    invoked again (a duplicate task, a Lambda service retry) is answered without HTTP calls; a
-    chunk with transient errors stores nothing, and its retry re-posts every line under the
-    same keys, which the finance system answers with the first post's ledger id.
+    invoked again (a duplicate task, a retry after its outcome could not be recorded) is answered
+    without HTTP calls; a chunk with transient errors stores nothing, and its retry re-posts the
+    lines still pending under the same keys, which the finance system answers with the first
+    post's ledger id.
     """
     config, post_once = _idempotent_chunk(tables().idempotency)
     if context is not None:
@@ -170,8 +172,9 @@ def post_lines(batch: PostBatch, context: LambdaContext | None = None) -> tuple[
 def post_chunk(chunk: PostChunkInput, context: LambdaContext | None = None) -> ChunkCounts:
     """Transform, post and record one Map item; raises the transient error that stopped the post.
 
-    An invocation that raises has written nothing: its retry reads the rows again and posts
-    the lines still pending under the same idempotency keys.
+    An invocation that raises a finance error has written nothing: its retry reads the rows
+    again and posts the lines still pending under the same idempotency keys. One that posted but
+    could not record raises ``OutcomeNotRecorded`` with the outcome.
     """
     rows = load_transactions(chunk.run_id, chunk.ids)
     entries, malformed = transform(chunk.ids, rows)
@@ -184,7 +187,12 @@ def post_chunk(chunk: PostChunkInput, context: LambdaContext | None = None) -> C
     if error is not None:
         metrics.add_metric(name="FinanceTransientErrors", unit=MetricUnit.Count, value=1)
         raise type(error)(outcome.model_dump_json())
-    counts = record_chunk(chunk.run_id, rows, malformed, outcome)
+    try:
+        counts = record_chunk(chunk.run_id, rows, malformed, outcome)
+    except Exception as exc:
+        # Any failure to write (a DynamoDB error past botocore's own retries, a timeout): the
+        # outcome is known, so it travels in the error instead of being looked up again.
+        raise OutcomeNotRecorded(outcome.model_dump_json()) from exc
     if counts.rejected:
         metrics.add_metric(name="TransactionsRejected", unit=MetricUnit.Count, value=counts.rejected)
     return counts

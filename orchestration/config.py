@@ -27,6 +27,7 @@ EVENTS_PER_BATCH_OVERHEAD = 24
 EVENTS_PER_PAUSE = 14
 LAMBDA_SERVICE_RETRIES = 3
 CRASH_RETRIES = 3
+RECORD_RETRIES = 3
 
 
 class ConfigError(Exception):
@@ -217,7 +218,7 @@ class EnvironmentConfig(Model):
 def worst_case_history_events(settings: ProcessSettings, profile: RetryProfile) -> int:
     """Upper bound on one execution's history events, every retry and pause spent."""
     chunks = math.ceil(settings.batch_size / settings.chunk_size)
-    retries = profile.total_attempts() + 3 * LAMBDA_SERVICE_RETRIES + CRASH_RETRIES
+    retries = profile.total_attempts() + 3 * LAMBDA_SERVICE_RETRIES + CRASH_RETRIES + RECORD_RETRIES
     per_chunk = 2 + 3 * EVENTS_PER_TASK + EVENTS_PER_RETRY * retries
     per_batch = EVENTS_PER_BATCH_OVERHEAD + chunks * per_chunk
     return settings.max_batches_per_execution * per_batch + settings.max_pauses * EVENTS_PER_PAUSE + 20

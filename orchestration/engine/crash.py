@@ -37,9 +37,10 @@ class CrashAfterPost:
 
     By default only first attempts crash, so Step Functions' retry of the crash error gets a
     clean second try and the scenario proves that the retry posts nothing twice. With
-    ``every_attempt`` the retries crash too, until the ``Catch`` path records the item as
-    failed although one line is in the ledger: the case ``ledgerflow reconcile`` reports and
-    ``ledgerflow redrive`` repairs.
+    ``every_attempt`` the retries crash too, until the ``Catch`` path (RecordResult) looks the
+    lines up at finance and records the landed ones posted; only when finance is unreachable
+    too is such a line recorded failed although it is in the ledger: the case
+    ``ledgerflow reconcile`` reports and ``ledgerflow redrive`` repairs.
     """
 
     def __init__(self, function_name: str, rate: float, seed: int, *, every_attempt: bool = False) -> None:

@@ -15,9 +15,11 @@ SHORT_RETRIES = {"interval_seconds": 1, "backoff_rate": 1.0, "max_attempts": 2, 
 
 
 def test_finance_outage_fires_and_clears_the_finance_alarms_and_no_others(make_config) -> None:
-    # A retry budget of 2 s keeps the outage (budget + margin) and the test short.
+    # A retry budget of 2 s keeps the outage (budget + margin) and the test short. Small items,
+    # two at a time: the outage starts after the first posts, while most items are still to go
+    # (eight items of ten side by side could all post before the scenario sees the first one).
     config = make_config(
-        defaults={"chunk_size": 10},
+        defaults={"chunk_size": 5, "max_concurrency": 2, "batch_size": 40},
         retry_profiles={"standard": dict.fromkeys(("throttled", "overloaded", "unavailable"), SHORT_RETRIES)},
     )
     report = run_local(

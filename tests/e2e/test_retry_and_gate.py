@@ -16,7 +16,7 @@ def test_transient_errors_past_max_attempts_are_caught_and_recorded_as_failed(lo
     # Each error class has its own retrier: a long finance timeout keeps a post slowed by a busy
     # machine from timing out and spending the unavailable rule's attempt too.
     config = make_config(
-        defaults={"chunk_size": 6},
+        defaults={"chunk_size": 6, "batch_size": 12},
         finance={"timeout_seconds": 30},
         retry_profiles={"standard": {"throttled": QUICK_RETRY, "overloaded": QUICK_RETRY, "unavailable": QUICK_RETRY}},
     )

@@ -144,12 +144,14 @@ def test_paths_into_settings_name_real_fields(definition: dict[str, Any]) -> Non
 def test_post_to_finance_retries_exactly_the_transient_errors(definition: dict[str, Any]) -> None:
     post = all_states(definition["States"])["PostToFinance"]
     names = {name for retrier in post["Retry"] for name in retrier["ErrorEquals"]}
-    assert names - LAMBDA_SERVICE_ERRORS - CRASH_ERRORS == set(TRANSIENT_ERRORS)
+    assert names - LAMBDA_SERVICE_ERRORS - CRASH_ERRORS == {*TRANSIENT_ERRORS, errors.OutcomeNotRecorded.__name__}
     for name in TRANSIENT_ERRORS:
         cls = getattr(finance_client, name)
         assert issubclass(cls, finance_client.FinanceError)
         assert cls.__name__ == name
     assert "FinanceRejected" not in names
+    [recording] = [r for r in post["Retry"] if r["ErrorEquals"] == [errors.OutcomeNotRecorded.__name__]]
+    assert recording["MaxAttempts"] >= 1, "a post whose outcome could not be written is retried"
 
 
 def test_post_to_finance_retry_values_come_from_the_profile(

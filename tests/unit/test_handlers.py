@@ -8,6 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
 
 from lambdas import (
     check_gate,
@@ -21,9 +23,11 @@ from lambdas import (
 from lambdas.errors import GateClosedTooLong
 from lambdas.finance_client import FinanceClient, FinanceOverloaded, JournalEntry, PostResult
 from lambdas.models import PostOutcome, RunInput, TransactionStatus
+from lambdas.observability import metrics
 from lambdas.store import load_transactions, record_outcome
 from lambdas.transform import transform
 from orchestration.engine.lambda_runtime import LocalContext
+from orchestration.engine.metrics_capture import isolated_metrics
 from orchestration.finance_sim import FinanceFaults, FinanceSimulator
 from orchestration.gates import GateStore
 from tests.unit.conftest import Aws
@@ -355,6 +359,77 @@ def test_post_to_finance_throttled_raises_with_the_outcome_writes_nothing_then_t
     assert {row["attempts"] for row in rows.values()} == {2}
     assert sorted(e.transaction_id for e in finance.ledger()) == sorted(ids)
     assert finance.stats().duplicates_absorbed == len(early)
+
+
+def test_post_to_finance_that_cannot_record_raises_the_outcome_for_the_catch_path_to_record(
+    aws: Aws, context: LocalContext, finance: FinanceSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The post landed but DynamoDB refused the write (past botocore's retries): the error carries
+    the outcome, a retry is answered by the idempotency record, and RecordResult records the
+    outcome as it was (refusals rejected with their reason, no lookups at finance)."""
+    ids = seeded_ids(aws, 3)
+    set_field(aws, ids[1], "gl_account", UNKNOWN_ACCOUNT)
+    make_api_call = BaseClient._make_api_call
+
+    def throttled_writes(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        tables = {params.get("TableName"), *params.get("RequestItems", {})}
+        if operation in ("BatchWriteItem", "UpdateItem") and aws.transactions_table in tables:
+            error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}
+            raise ClientError(error, operation)
+        return make_api_call(client, operation, params)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BaseClient, "_make_api_call", throttled_writes)
+        first, outcome = post_expecting_error(context, ids)
+        requests = finance.stats().requests
+        retried, _ = post_expecting_error(context, ids, retry_count=1)
+
+    assert type(first).__name__ == type(retried).__name__ == "OutcomeNotRecorded"
+    assert finance.stats().requests == requests, "the retry is answered by the idempotency record"
+    assert [p.transaction_id for p in outcome.posted] == [ids[0], ids[2]]
+    assert [r.transaction_id for r in outcome.rejected] == [ids[1]]
+    assert {aws.transaction(RUN_ID, tid)["status"] for tid in ids} == {"pending"}
+
+    counts = record_result.handler(caught(ids, failure_from(retried)), context)
+
+    assert counts == {"posted": 2, "rejected": 1, "failed": 0}
+    assert finance.stats().lookups == 0
+    ledger = {e.transaction_id: e.ledger_id for e in finance.ledger()}
+    for tid in (ids[0], ids[2]):
+        row = aws.transaction(RUN_ID, tid)
+        assert (row["status"], row["ledger_id"], row["attempts"]) == ("posted", ledger[tid], 1)
+    refused = aws.transaction(RUN_ID, ids[1])
+    assert refused["status"] == "rejected" and "unknown_account" in refused["reason"]
+
+
+def emitted(document: dict[str, Any]) -> dict[str, Any]:
+    """An EMF document's metric values by name, and its dimensions' values."""
+    [directive] = document["_aws"]["CloudWatchMetrics"]
+    values = {m["Name"]: document[m["Name"]] for m in directive["Metrics"]}
+    dimensions = {name: document[name] for dimension_set in directive["Dimensions"] for name in dimension_set}
+    return values | {"dimensions": dimensions}
+
+
+def test_the_outcome_metrics_the_alarms_watch_carry_the_process(
+    aws: Aws, context: LocalContext, finance: FinanceSimulator
+) -> None:
+    """``<process>-transactions-rejected`` and ``-failed`` watch these metrics with the process dimension."""
+    ids = seeded_ids(aws, 4)
+    set_field(aws, ids[0], "currency", "XXQ")
+    set_field(aws, ids[1], "gl_account", UNKNOWN_ACCOUNT)
+    documents: list[dict[str, Any]] = []
+    with isolated_metrics(metrics, documents.append):
+        post(context, ids[:3])
+        finance.faults = FinanceFaults(overload_rate=1.0)
+        error, _ = post_expecting_error(context, ids[3:])
+        record_result.handler(caught(ids[3:], failure_from(error)), context)
+
+    posted, overloaded, caught_path = (emitted(d) for d in documents)
+    assert posted["TransactionsRejected"] == [2.0] and posted["TransactionsPosted"] == [1.0]
+    assert overloaded["FinanceTransientErrors"] == [1.0]
+    assert caught_path["TransactionsFailed"] == [1.0]
+    for document in (posted, overloaded, caught_path):
+        assert document["dimensions"]["process"] == PROCESS
 
 
 # -- RecordResult (the Catch path) ---------------------------------------------
