@@ -182,17 +182,19 @@ def post_chunk(chunk: PostChunkInput, context: LambdaContext | None = None) -> C
     if entries:
         batch = PostBatch(process=chunk.process, run_id=chunk.run_id, entries=entries, retry_count=chunk.retry_count)
         outcome, error = post_lines(batch, context)
-    fresh = sum(1 for p in outcome.posted if not p.duplicate)
-    metrics.add_metric(name="TransactionsPosted", unit=MetricUnit.Count, value=fresh)
     if error is not None:
         metrics.add_metric(name="FinanceTransientErrors", unit=MetricUnit.Count, value=1)
         raise type(error)(outcome.model_dump_json())
     try:
         counts = record_chunk(chunk.run_id, rows, malformed, outcome)
     except Exception as exc:
-        # Any failure to write (a DynamoDB error past botocore's own retries, a timeout): the
-        # outcome is known, so it travels in the error instead of being looked up again.
+        # A write DynamoDB refused past botocore's own retries: the outcome is known, so it
+        # travels in the error instead of being looked up again.
         raise OutcomeNotRecorded(outcome.model_dump_json()) from exc
+    # Counted once recorded: the retry of an unrecorded chunk gets the same outcome back from
+    # the idempotency store, and counting both attempts would post the lines twice in the metric.
+    fresh = sum(1 for p in outcome.posted if not p.duplicate)
+    metrics.add_metric(name="TransactionsPosted", unit=MetricUnit.Count, value=fresh)
     if counts.rejected:
         metrics.add_metric(name="TransactionsRejected", unit=MetricUnit.Count, value=counts.rejected)
     return counts

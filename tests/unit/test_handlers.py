@@ -378,11 +378,13 @@ def test_post_to_finance_that_cannot_record_raises_the_outcome_for_the_catch_pat
             raise ClientError(error, operation)
         return make_api_call(client, operation, params)
 
-    with monkeypatch.context() as patch:
+    documents: list[dict[str, Any]] = []
+    with monkeypatch.context() as patch, isolated_metrics(metrics, documents.append):
         patch.setattr(BaseClient, "_make_api_call", throttled_writes)
         first, outcome = post_expecting_error(context, ids)
         requests = finance.stats().requests
         retried, _ = post_expecting_error(context, ids, retry_count=1)
+    assert not [d for d in documents if "TransactionsPosted" in d], "nothing recorded, nothing counted posted"
 
     assert type(first).__name__ == type(retried).__name__ == "OutcomeNotRecorded"
     assert finance.stats().requests == requests, "the retry is answered by the idempotency record"
