@@ -1,4 +1,4 @@
-"""The patches of moto internals: in-process Lambda, atomic requests, and three hot spots removed.
+"""The patches of moto internals: in-process Lambda, atomic requests, and four hot spots removed.
 
 moto's interpreter builds a new boto3 client for every Lambda task (most of its time
 went there) and then makes a full botocore request. ``lambda_eval_utils`` looks up
@@ -55,7 +55,7 @@ import functools
 import inspect
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -97,9 +97,20 @@ def check_moto_version() -> None:
 
 
 @contextmanager
+def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """``owner.name`` is ``value`` while the context lasts, then moto's own again (version checked first)."""
+    check_moto_version()
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+@contextmanager
 def atomic_requests() -> Iterator[None]:
     """Serve one moto request at a time, as DynamoDB applies each request atomically."""
-    check_moto_version()
     lock = threading.RLock()
     original = BotocoreStubber.__call__
 
@@ -107,17 +118,13 @@ def atomic_requests() -> Iterator[None]:
         with lock:
             return original(self, event_name, request, **kwargs)
 
-    BotocoreStubber.__call__ = atomic  # type: ignore[method-assign]
-    try:
+    with _replaced(BotocoreStubber, "__call__", atomic):
         yield
-    finally:
-        BotocoreStubber.__call__ = original  # type: ignore[method-assign]
 
 
 @contextmanager
 def atomic_server() -> Iterator[None]:
     """Serve one request at a time in moto's server mode (see ``atomic_requests``)."""
-    check_moto_version()
     lock = threading.RLock()
     original = DomainDispatcherApplication.__call__
 
@@ -125,16 +132,12 @@ def atomic_server() -> Iterator[None]:
         with lock:
             return original(self, environ, start_response)
 
-    DomainDispatcherApplication.__call__ = atomic  # type: ignore[method-assign]
-    try:
+    with _replaced(DomainDispatcherApplication, "__call__", atomic):
         yield
-    finally:
-        DomainDispatcherApplication.__call__ = original  # type: ignore[method-assign]
 
 
 @contextmanager
 def in_process_lambda(runtime: LocalLambdaRuntime) -> Iterator[None]:
-    check_moto_version()
     original = lambda_eval_utils.boto_client_for
 
     def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
@@ -142,11 +145,8 @@ def in_process_lambda(runtime: LocalLambdaRuntime) -> Iterator[None]:
             return runtime.client()
         return original(region=region, service=service, state_credentials=state_credentials)
 
-    lambda_eval_utils.boto_client_for = client_for
-    try:
+    with _replaced(lambda_eval_utils, "boto_client_for", client_for):
         yield
-    finally:
-        lambda_eval_utils.boto_client_for = original
 
 
 def _wire_bytes(value: Any) -> str:
@@ -159,7 +159,6 @@ def _wire_bytes(value: Any) -> str:
 @contextmanager
 def fast_dynamodb_results() -> Iterator[None]:
     """Answer DynamoDB item operations with ``json.dumps`` of moto's result (see module docstring)."""
-    check_moto_version()
     original = DynamoResult.execute_result
 
     def execute_result(self: DynamoResult, context: ActionContext) -> Any:
@@ -167,25 +166,18 @@ def fast_dynamodb_results() -> Iterator[None]:
             return original(self, context)
         return 200, {"Content-Type": JSON_1_0}, json.dumps(self.result, default=_wire_bytes)
 
-    DynamoResult.execute_result = execute_result  # type: ignore[method-assign,assignment]
-    try:
+    with _replaced(DynamoResult, "execute_result", execute_result):
         yield
-    finally:
-        DynamoResult.execute_result = original  # type: ignore[method-assign]
 
 
 @contextmanager
 def cached_json_paths() -> Iterator[None]:
     """Parse each JSONPath string once for the interpreter's path evaluations (see module docstring)."""
-    check_moto_version()
-    originals: dict[Any, Callable[[str], Any]] = {json_path: json_path.parse, result_path: result_path.parse}
-    for module, parse in originals.items():
-        module.parse = functools.lru_cache(maxsize=JSON_PATH_CACHE_SIZE)(parse)  # type: ignore[attr-defined]
-    try:
+    with (
+        _replaced(json_path, "parse", functools.lru_cache(maxsize=JSON_PATH_CACHE_SIZE)(json_path.parse)),
+        _replaced(result_path, "parse", functools.lru_cache(maxsize=JSON_PATH_CACHE_SIZE)(result_path.parse)),
+    ):
         yield
-    finally:
-        for module, parse in originals.items():
-            module.parse = parse  # type: ignore[attr-defined]
 
 
 class _PartitionSlice:
@@ -233,7 +225,6 @@ def _reachable(table: Table, arguments: dict[str, Any]) -> list[Any] | None:
 @contextmanager
 def partition_queries() -> Iterator[None]:
     """Query only the reachable slice of a partition (see module docstring)."""
-    check_moto_version()
     original = Table.query
     signature = inspect.signature(original)
 
@@ -247,11 +238,8 @@ def partition_queries() -> Iterator[None]:
         filter_kwargs = arguments.pop("filter_kwargs", {})
         return original(_PartitionSlice(self, reachable), **arguments, **filter_kwargs)  # type: ignore[arg-type]
 
-    Table.query = query  # type: ignore[method-assign]
-    try:
+    with _replaced(Table, "query", query):
         yield
-    finally:
-        Table.query = original  # type: ignore[method-assign]
 
 
 def _sized_item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]) -> None:
@@ -274,10 +262,5 @@ def _sized_item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | N
 @contextmanager
 def sized_items() -> Iterator[None]:
     """Build DynamoDB items summing their size once (see module docstring)."""
-    check_moto_version()
-    original = Item.__init__
-    Item.__init__ = _sized_item_init  # type: ignore[method-assign]
-    try:
+    with _replaced(Item, "__init__", _sized_item_init):
         yield
-    finally:
-        Item.__init__ = original  # type: ignore[method-assign]
