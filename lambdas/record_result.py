@@ -28,13 +28,14 @@ from lambdas.handler_support import parse
 from lambdas.models import (
     ChunkCounts,
     JournalLine,
+    Posted,
     PostOutcome,
     RecordInput,
     TaskFailure,
     TransactionStatus,
 )
 from lambdas.observability import logger, metrics, tracer
-from lambdas.store import load_transactions, record_chunk, record_outcome
+from lambdas.store import load_transactions, record_chunk, record_outcome, record_posted
 from lambdas.transform import transform
 
 UNCONFIRMED_NOTE = "finance unreachable to confirm the post: `ledgerflow reconcile` checks it"
@@ -89,18 +90,14 @@ def record(event: RecordInput) -> ChunkCounts:
             logger.info("lost answers confirmed posted at finance", extra={"confirmed": sorted(confirmed)})
     counts = record_chunk(event.run_id, rows, malformed, outcome or PostOutcome())
     attempts, attempts_text = failure_attempts(outcome)
+    lost_answers = [
+        Posted(transaction_id=tid, ledger_id=found.ledger_id, duplicate=True, attempt=attempts)
+        for tid, found in confirmed.items()
+    ]
+    counts.posted += record_posted(lost_answers, rows)
     reasons = {f.transaction_id: f.reason for f in outcome.failed} if outcome else {}
     for line in unposted:
-        found = confirmed.get(line.transaction_id)
-        if found is not None:
-            record_outcome(
-                event.run_id,
-                line.transaction_id,
-                TransactionStatus.POSTED,
-                attempts=attempts,
-                ledger_id=found.ledger_id,
-            )
-            counts.posted += 1
+        if line.transaction_id in confirmed:
             continue
         detail = reasons.get(line.transaction_id) or event.failure.Cause[:300]
         reason = f"{event.failure.Error} after {attempts_text} attempt(s): {detail}"
