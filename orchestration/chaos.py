@@ -83,6 +83,8 @@ class ScenarioDriver:
         if self.plan.crash_after_post:
             crash = CrashAfterPost(post_function_name(self.engine.config), self.plan.crash_after_post, self.plan.seed)
             self._crash = self._stack.enter_context(crash.installed(self.engine.runtime))
+        if self.plan.outage_seconds:
+            self.finance.outage_after_posts(self.plan.outage_after_posts)
         if self.plan.outage_seconds or self.plan.gate_flap_seconds or self.plan.duplicate_delivery:
             self._watcher = threading.Thread(target=self._watch, name="scenario-driver", daemon=True)
             self._watcher.start()
@@ -211,11 +213,11 @@ class ScenarioDriver:
                 self._redeliver_same_run()
                 redelivered = True
             if not outage_done:
-                if outage_until is None and posts >= self.plan.outage_after_posts:
-                    self.finance.set_outage(True)
+                began = self.finance.outage_began() if outage_until is None else None
+                if began is not None:
                     self._outage_started.set()
-                    self.evidence.outage_started_after_posts = posts
-                    outage_until = now + self.plan.outage_seconds
+                    self.evidence.outage_started_after_posts = self.plan.outage_after_posts
+                    outage_until = began + self.plan.outage_seconds
                 elif outage_until is not None and now >= outage_until:
                     self.finance.set_outage(False)
                     self._outage_ended.set()

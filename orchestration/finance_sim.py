@@ -44,6 +44,7 @@ import re
 import socket
 import struct
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -382,6 +383,8 @@ class FinanceSimulator:
         self._outage = threading.Event()
         if self.faults.outage:
             self._outage.set()
+        self._outage_after_posts: int | None = None
+        self._outage_began: float | None = None
         self._stopping = threading.Event()
         self._entries: list[LedgerEntry] = []
         self._by_key: dict[str, str] = {}
@@ -449,11 +452,37 @@ class FinanceSimulator:
     # -- runtime controls / inspection ----------------------------------------
 
     def set_outage(self, down: bool) -> None:
-        """Simulate the whole system going down (or coming back)."""
+        """Simulate the whole system going down (or coming back); an armed outage is disarmed."""
+        with self._lock:
+            self._outage_after_posts = None
         if down:
             self._outage.set()
         else:
             self._outage.clear()
+
+    def outage_after_posts(self, posts: int) -> None:
+        """Go down the moment the ledger holds ``posts`` entries (at once if it already does).
+
+        The entry that reaches the count is answered; every request after it meets the outage.
+        Deciding inside the simulator, not by polling its counts, makes "an outage after the
+        first posts" the same on a fast machine as on a slow one.
+        """
+        with self._lock:
+            self._outage_after_posts = posts
+            self._outage_began = None
+            self._trip_outage()
+
+    def outage_began(self) -> float | None:
+        """When (``time.monotonic()``) an outage armed by ``outage_after_posts`` began, if it has."""
+        with self._lock:
+            return self._outage_began
+
+    def _trip_outage(self) -> None:
+        """With the lock held: start the armed outage once the ledger holds enough entries."""
+        if self._outage_after_posts is not None and self._stats.posted >= self._outage_after_posts:
+            self._outage.set()
+            self._outage_after_posts = None
+            self._outage_began = time.monotonic()
 
     def ledger(self) -> list[LedgerEntry]:
         with self._lock:
@@ -583,6 +612,7 @@ class FinanceSimulator:
             self._entry_by_key[key] = entry
             self._by_key[key] = ledger_id
             self._stats.posted += 1
+            self._trip_outage()
         return _Reply(status=201, body={"ledger_id": ledger_id, "duplicate": False})
 
 

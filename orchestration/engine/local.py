@@ -32,6 +32,7 @@ from lambdas.start_run import start_first_execution
 from orchestration.alarms import MetricStore, all_functions
 from orchestration.asl import PROCESS_TRANSACTIONS, render, state_machine_name, substitutions
 from orchestration.config import EnvironmentConfig
+from orchestration.engine.dynamodb_worker import dynamodb_in_worker
 from orchestration.engine.lambda_runtime import InvocationStats, LocalLambdaRuntime
 from orchestration.engine.metrics_capture import isolated_metrics, store_sink
 from orchestration.engine.monitor import LocalMonitor, topic_names
@@ -158,6 +159,7 @@ class LocalEngine:
             if port is None:
                 stack.enter_context(mock_aws(config=EXECUTE_STATE_MACHINES))
                 stack.enter_context(atomic_requests())
+                stack.enter_context(dynamodb_in_worker())
             else:
                 endpoint_url = stack.enter_context(moto_server(port))
             boto3.setup_default_session(region_name=config.region)

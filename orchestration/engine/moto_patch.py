@@ -51,20 +51,22 @@ from __future__ import annotations
 
 import base64
 import bisect
+import copy
 import functools
 import inspect
+import itertools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import moto
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.responses import ActionContext
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.responses import DynamoResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -72,7 +74,8 @@ from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.utils import json_path
 
-from orchestration.engine.lambda_runtime import LocalLambdaRuntime
+if TYPE_CHECKING:
+    from orchestration.engine.lambda_runtime import LocalLambdaRuntime
 
 PINNED_MOTO = "5.2.5"
 FAST_DYNAMODB_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem"})
@@ -180,21 +183,41 @@ def cached_json_paths() -> Iterator[None]:
         yield
 
 
-class _PartitionSlice:
-    """A table as ``Table.query`` sees it, holding only the items the query can reach."""
+class PartitionOrders:
+    """Each partition's range keys in order, sorted again only when the partition's keys change.
 
-    def __init__(self, table: Table, items: list[Any]) -> None:
-        self._table = table
-        self._items = items
+    moto keeps a partition as a dict from range key to item; an item written over keeps its
+    key object and its place, so the tuple of keys is unchanged (compared by identity, in C)
+    until a key is added or removed, and the order computed for it still holds.
+    """
 
-    def all_items(self) -> list[Any]:
-        return self._items
+    def __init__(self) -> None:
+        self._orders: dict[int, tuple[dict[Any, Any], tuple[Any, ...], list[Any], list[int]]] = {}
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._table, name)
+    def reachable(self, partition: dict[Any, Any], start: Any, limit: int | None) -> Iterator[Any] | None:
+        """The items after ``start`` (a native range key value, or None), ``limit`` + 1 at most, in order.
+
+        ``None`` when a range key is neither a string nor a number (moto's own order then).
+        """
+        keys = tuple(partition)
+        cached = self._orders.get(id(partition))
+        if cached is None or cached[0] is not partition or cached[1] != keys:
+            if any(key.type not in ("S", "N") for key in keys):
+                return None
+            values = [key.cast_value for key in keys]
+            # Range keys are unique within a partition, so no two values compare equal.
+            order = sorted(range(len(keys)), key=values.__getitem__)
+            cached = (partition, keys, [values[i] for i in order], order)
+            if partition:
+                self._orders[id(partition)] = cached
+        _, _, ordered_values, order = cached
+        first = 0 if start is None else bisect.bisect_right(ordered_values, start)
+        stop = None if limit is None else first + limit + 1
+        items = list(partition.values())
+        return (items[i] for i in itertools.islice(order, first, stop))
 
 
-def _reachable(table: Table, arguments: dict[str, Any]) -> list[Any] | None:
+def _reachable(table: Table, arguments: dict[str, Any], orders: PartitionOrders) -> Iterator[Any] | None:
     """The partition's items after the start key, ``limit`` + 1 of them; ``None`` when not a plain query."""
     plain = (
         table.range_key_attr is not None
@@ -207,19 +230,57 @@ def _reachable(table: Table, arguments: dict[str, Any]) -> list[Any] | None:
     )
     if not plain:
         return None
-    partition = table.items.get(arguments["hash_key"], {})
-    if any(item.range_key.type not in ("S", "N") for item in partition.values()):
-        return None
-    # Range keys are unique within a partition, so sorting the pairs never compares two items.
-    keyed = sorted((item.range_key.cast_value, item) for item in partition.values())
-    items = [item for _, item in keyed]
     start = arguments.get("exclusive_start_key")
-    first = 0
-    if start:
-        start_value = DynamoType(start[table.range_key_attr]).cast_value
-        first = bisect.bisect_right([key for key, _ in keyed], start_value)
+    start_value = DynamoType(start[table.range_key_attr]).cast_value if start else None
+    return orders.reachable(table.items.get(arguments["hash_key"], {}), start_value, arguments.get("limit"))
+
+
+PROJECTED_TYPES = frozenset({"S", "N"})
+"""Attribute types ``Item.project`` hands back unchanged (its JSON round trip alters binary values)."""
+
+
+def _project(item: Item, projection: list[list[str]]) -> Item:
+    """``Item.project`` for top-level string and number attributes, without its JSON round trip."""
+    attrs: dict[str, Any] = {}
+    for path in projection:
+        if len(path) != 1:
+            return item.project(projection)
+        value = item.attrs.get(path[0])
+        if value is None:
+            continue
+        if value.type not in PROJECTED_TYPES:
+            return item.project(projection)
+        attrs[path[0]] = {value.type: value.value}
+    return Item(item.hash_key, item.range_key, attrs)
+
+
+def _page(table: Table, reachable: Iterable[Any], arguments: dict[str, Any]) -> tuple[list[Any], int, Any]:
+    """``Table.query``'s paging, filter and projection for a plain query, over its reachable items.
+
+    The same steps in the same order as moto (``Limit`` and the 1 MB page counted on whole items,
+    then the filter, then the projection), without three costs: each item is sized once, not
+    twice; a projected page is not deep-copied first (projecting builds new items); and top-level
+    string and number attributes are projected directly.
+    """
     limit = arguments.get("limit")
-    return items[first : first + limit + 1] if limit else items[first:]
+    results: list[Any] = []
+    size = 0
+    last_evaluated_key = None
+    for item in reachable:
+        item_size = item.size()
+        if len(results) == limit or size + item_size > RESULT_SIZE_LIMIT:
+            last_evaluated_key = table._get_last_evaluated_key(results[-1], None)
+            break
+        results.append(item)
+        size += item_size
+    scanned_count = len(results)
+    filter_expression = arguments.get("filter_expression")
+    if filter_expression is not None:
+        results = [item for item in results if filter_expression.expr(item)]
+    projection = arguments.get("projection_expressions")
+    if projection:
+        return [_project(item, projection) for item in results], scanned_count, last_evaluated_key
+    return copy.deepcopy(results), scanned_count, last_evaluated_key
 
 
 @contextmanager
@@ -228,15 +289,14 @@ def partition_queries() -> Iterator[None]:
     original = Table.query
     signature = inspect.signature(original)
 
+    orders = PartitionOrders()
+
     def query(self: Table, *args: Any, **kwargs: Any) -> Any:
         arguments = signature.bind(self, *args, **kwargs).arguments
-        reachable = _reachable(self, arguments)
+        reachable = _reachable(self, arguments, orders)
         if reachable is None:
             return original(self, *args, **kwargs)
-        arguments = {**arguments, "exclusive_start_key": None}
-        arguments.pop("self")
-        filter_kwargs = arguments.pop("filter_kwargs", {})
-        return original(_PartitionSlice(self, reachable), **arguments, **filter_kwargs)  # type: ignore[arg-type]
+        return _page(self, reachable, arguments)
 
     with _replaced(Table, "query", query):
         yield

@@ -124,7 +124,7 @@ def test_every_scenario_combined_with_the_chaos_preset(make_config) -> None:
     report = run(
         make_config,
         "chaos,crash_after_post=0.5,duplicate_run,duplicate_delivery=0.1,malformed=0.1,gate_flap=2,outage=2",
-        transactions=60,
+        transactions=100,  # batches after the outage, whose first attempts can crash
     )
     assert report.rejected > 0
     assert report.evidence.crashes > 0

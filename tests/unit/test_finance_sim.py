@@ -381,6 +381,36 @@ def test_outage_can_be_toggled_at_runtime(make_sim: SimFactory, make_client: Cli
     assert sim.stats().faults_injected["outage"] == 2
 
 
+def test_an_armed_outage_begins_at_the_entry_that_reaches_the_count(
+    make_sim: SimFactory, make_client: ClientFactory
+) -> None:
+    sim = make_sim()
+    client = make_client(sim)
+    sim.outage_after_posts(2)
+    assert post_one(client, entry("TX-1"), idempotency_key="k1").duplicate is False
+    assert sim.outage_began() is None
+    assert post_one(client, entry("TX-2"), idempotency_key="k2").duplicate is False, "the second entry is answered"
+    assert sim.outage_began() is not None
+    with pytest.raises(FinanceOverloaded) as err:
+        post_one(client, entry("TX-3"), idempotency_key="k3")
+    assert err.value.code == "outage"
+    assert [e.transaction_id for e in sim.ledger()] == ["TX-1", "TX-2"]
+
+    sim.set_outage(False)
+    assert post_one(client, entry("TX-3"), idempotency_key="k3").duplicate is False
+
+
+def test_an_armed_outage_is_disarmed_by_setting_the_outage(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim()
+    client = make_client(sim)
+    sim.outage_after_posts(1)
+    sim.set_outage(False)
+    post_one(client, entry("TX-1"), idempotency_key="k1")
+    post_one(client, entry("TX-2"), idempotency_key="k2")
+    assert sim.outage_began() is None
+    assert client.health() >= 0
+
+
 # -- lookup by idempotency key ------------------------------------------------------
 
 

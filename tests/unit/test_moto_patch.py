@@ -226,7 +226,8 @@ def test_table_query_is_still_what_the_partition_patch_expects() -> None:
 
 @pytest.mark.parametrize("range_type", ["S", "N"])
 def test_partition_queries_page_exactly_like_moto(range_type: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every page (items, count, LastEvaluatedKey) of many queries is the same with and without the patch."""
+    """Every page (items, count, LastEvaluatedKey) of many queries is the same with and without the patch,
+    before and after the partitions gain, lose and overwrite items."""
     import random
 
     from moto import mock_aws
@@ -237,69 +238,86 @@ def test_partition_queries_page_exactly_like_moto(range_type: str, monkeypatch: 
     sliced: list[int] = []
     reachable = moto_patch._reachable
 
-    def counted(table: Any, arguments: dict[str, Any]) -> Any:
-        items = reachable(table, arguments)
-        if items is not None:
-            sliced.append(len(items))
-        return items
+    def counted(table: Any, arguments: dict[str, Any], orders: Any) -> Any:
+        items = reachable(table, arguments, orders)
+        if items is None:
+            return None
+        listed = list(items)
+        sliced.append(len(listed))
+        return iter(listed)
 
     monkeypatch.setattr(moto_patch, "_reachable", counted)
     rng = random.Random(7)
-    keys = rng.sample(range(10_000), 120)
+    keys = rng.sample(range(10_000), 160)
 
     def sort_key(k: int) -> dict[str, str]:
         return {"S": f"{k:05d}-{k % 7}"} if range_type == "S" else {"N": str(k / 4)}
 
+    def item(i: int, k: int) -> dict[str, Any]:
+        status = ["pending", "posted", "failed"][k % 3]
+        row: dict[str, Any] = {
+            "pk": {"S": "run-a" if i % 3 else "run-b"},
+            "sk": sort_key(k),
+            "status": {"S": status},
+            "amount": {"N": f"{k}.50"},
+        }
+        if k % 4 == 0:
+            row["payload"] = {"B": bytes([k % 256]) * 3}
+            row["meta"] = {"M": {"inner": {"S": status}, "n": {"N": str(k)}}}
+        if k % 5 == 0:
+            row["pad"] = {"S": "x" * 100_000}  # enough of them to split a partition's pages at 1 MB
+        return row
+
     def pages(client: Any, **kwargs: Any) -> list[dict[str, Any]]:
         answers, start = [], None
-        while True:
+        while len(answers) < len(keys):  # a query that never ends its pages fails instead of hanging
             page = client.query(TableName="t", **kwargs, **({"ExclusiveStartKey": start} if start else {}))
             answers.append({k: page.get(k) for k in ("Items", "Count", "ScannedCount", "LastEvaluatedKey")})
             start = page.get("LastEvaluatedKey")
             if not start:
                 return answers
+        raise AssertionError(f"more pages than items: {kwargs}")
 
     queries: list[dict[str, Any]] = []
     for partition in ("run-a", "run-b", "run-empty"):
-        values = {":r": {"S": partition}, ":p": {"S": "pending"}}
-        queries += [
-            {"KeyConditionExpression": "pk = :r", "ExpressionAttributeValues": {":r": {"S": partition}}},
-            {"KeyConditionExpression": "pk = :r", "ExpressionAttributeValues": {":r": {"S": partition}}, "Limit": 1},
-        ]
+        key = {"KeyConditionExpression": "pk = :r", "ExpressionAttributeValues": {":r": {"S": partition}}}
+        named = {**key, "ExpressionAttributeNames": {"#s": "status"}}
+        queries += [key, {**key, "Limit": 1}, {**key, "ScanIndexForward": False, "Limit": 9}]
+        for projection in ("sk, #s", "amount, sk, #s", "payload, sk, #s", "meta.inner, sk, #s", "#s, absent_attribute"):
+            queries.append({**named, "ProjectionExpression": projection})
         for limit in (7, 50):
             queries.append(
                 {
-                    "KeyConditionExpression": "pk = :r",
+                    **named,
                     "FilterExpression": "#s = :p",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": values,
+                    "ExpressionAttributeValues": {":r": {"S": partition}, ":p": {"S": "pending"}},
                     "ProjectionExpression": "sk",
                     "Limit": limit,
                     "ConsistentRead": True,
                 }
             )
-        queries.append(
-            {
-                "KeyConditionExpression": "pk = :r",
-                "ExpressionAttributeValues": {":r": {"S": partition}},
-                "ScanIndexForward": False,
-                "Limit": 9,
-            }
-        )
     answers: dict[bool, list[Any]] = {}
     for patched in (False, True):
         with mock_aws(), ExitStack() as stack:
             if patched:
                 stack.enter_context(partition_queries())
             client = keyed_table(range_type)
-            for i, k in enumerate(keys):
-                status = ["pending", "posted", "failed"][k % 3]
-                item = {"pk": {"S": "run-a" if i % 3 else "run-b"}, "sk": sort_key(k), "status": {"S": status}}
-                client.put_item(TableName="t", Item=item)
-            answers[patched] = [pages(client, **q) for q in queries]
+            for i, k in enumerate(keys[:120]):
+                client.put_item(TableName="t", Item=item(i, k))
+            before = [pages(client, **q) for q in queries]
+            for i, k in enumerate(keys[120:], start=120):  # new keys land between the old ones
+                client.put_item(TableName="t", Item=item(i, k))
+            for i, k in enumerate(keys[:30]):
+                if i % 2:
+                    client.delete_item(TableName="t", Key={"pk": item(i, k)["pk"], "sk": sort_key(k)})
+                else:
+                    client.put_item(TableName="t", Item={**item(i, k), "status": {"S": "posted"}})
+            answers[patched] = before + [pages(client, **q) for q in queries]
     assert answers[True] == answers[False]
-    assert sum(len(p) for q in answers[True] for p in q) > len(queries), "several queries took several pages"
-    assert len(sliced) > len(queries) and min(sliced) < max(sliced), "the patched path served the forward queries"
+    assert sum(len(p) for q in answers[True] for p in q) > 2 * len(queries), "several queries took several pages"
+    unlimited = [answer for query, answer in zip(queries * 2, answers[True], strict=True) if "Limit" not in query]
+    assert any(len(answer) > 1 for answer in unlimited), "a query without a Limit took pages of 1 MB"
+    assert len(sliced) > 2 * len(queries) and min(sliced) < max(sliced), "the patched path served the forward queries"
 
 
 def test_item_construction_is_still_what_the_sized_items_patch_expects() -> None:

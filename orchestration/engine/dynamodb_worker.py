@@ -1,0 +1,177 @@
+"""DynamoDB served by moto in a worker process, so the tables and the handlers use two cores.
+
+Everything of a local run used to share one interpreter lock: the Step Functions interpreter,
+the handlers, botocore, the finance simulator, and moto answering every DynamoDB request (about
+half of a run's CPU). ``dynamodb_in_worker`` starts one process (``python -m
+orchestration.engine.dynamodb_worker``) that holds the run's DynamoDB (moto, with the same
+DynamoDB patches as in-process) and hands it every DynamoDB request botocore sends, where moto's
+in-process stubber would have answered it. The request is the one botocore signed for AWS
+(method, URL, headers, body) and the worker answers it with moto's own request handling, so
+the handlers, the engine and the tests see the same DynamoDB, served from another process.
+Step Functions, SNS, SSM and CloudWatch stay in-process.
+
+One request is in flight at a time, as with ``atomic_requests`` (DynamoDB applies each request
+atomically; moto's backend is not thread-safe). The calling thread waits on the socket without
+the interpreter lock, so the interpreter and the other handlers run meanwhile. The worker
+exits when the engine closes the socket, or when the engine's process dies (end of file).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
+from moto.backend_index import backend_url_patterns
+from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
+
+from orchestration.engine.moto_patch import _replaced
+
+URL_PATTERNS = tuple(pattern for service, pattern in backend_url_patterns if service == "dynamodb")
+"""moto's own URL patterns for DynamoDB: what the stubber would route to its DynamoDB backend."""
+STOP_SECONDS = 10
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+"""Where ``orchestration`` and ``lambdas`` are importable from, for the worker's interpreter."""
+
+Message = tuple[str, str, dict[str, str], bytes]
+"""One request as botocore would send it: method, URL, headers, body."""
+
+
+class WorkerFailed(RuntimeError):
+    """The DynamoDB worker process could not answer a request."""
+
+
+def _body_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode()
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    return bytes(body.read())
+
+
+def _headers(values: dict[str, str]) -> HTTPHeaders:
+    """Headers as botocore hands them to moto: looked up whatever the case."""
+    headers = HTTPHeaders()
+    for key, value in values.items():
+        headers[key] = value
+    return headers
+
+
+def is_dynamodb(url: str) -> bool:
+    return any(pattern.match(url) for pattern in URL_PATTERNS)
+
+
+def serve(connection: Connection) -> None:
+    """The worker's loop: moto with the engine's DynamoDB patches, one request at a time, until told to stop."""
+    from moto import mock_aws
+    from moto.core.models import botocore_stubber
+
+    from orchestration.engine.moto_patch import fast_dynamodb_results, partition_queries, sized_items
+
+    with mock_aws(), fast_dynamodb_results(), partition_queries(), sized_items():
+        while True:
+            try:
+                message: Message | None = connection.recv()
+            except EOFError:
+                return
+            if message is None:
+                return
+            method, url, headers, body = message
+            request = AWSPreparedRequest(method, url, _headers(headers), body, stream_output=False)
+            try:
+                answered = botocore_stubber.process_request(request)
+            except Exception as exc:
+                connection.send(("error", f"{type(exc).__name__}: {exc}"))
+                continue
+            if answered is None:
+                connection.send(("error", f"moto has no DynamoDB route for {url}"))
+                continue
+            status, response_headers, response_body = answered
+            connection.send(("ok", (status, dict(response_headers), _body_bytes(response_body))))
+
+
+class DynamoDBWorker:
+    """The worker process and the socket to it; ``answer`` may be called from any thread."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        environment = dict(os.environ)
+        environment["PYTHONPATH"] = os.pathsep.join(
+            part for part in (str(PACKAGE_ROOT), environment.get("PYTHONPATH", "")) if part
+        )
+        with theirs:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+        self._connection = Connection(ours.detach())
+        self._lock = threading.Lock()
+
+    def answer(self, request: AWSPreparedRequest) -> AWSResponse:
+        message: Message = (
+            request.method,
+            request.url,
+            {key: value if isinstance(value, str) else value.decode() for key, value in request.headers.items()},
+            _body_bytes(request.body),
+        )
+        with self._lock:
+            try:
+                self._connection.send(message)
+                kind, payload = self._connection.recv()
+            except (EOFError, OSError) as exc:
+                raise WorkerFailed(
+                    f"the DynamoDB worker process stopped (exit code {self._process.poll()}): {exc!r}"
+                ) from exc
+        if kind != "ok":
+            raise WorkerFailed(f"the DynamoDB worker failed {request.method} {request.url}: {payload}")
+        status, headers, body = payload
+        return AWSResponse(request.url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        with self._lock:
+            with suppress(OSError):
+                self._connection.send(None)
+            self._connection.close()
+        try:
+            self._process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+@contextmanager
+def dynamodb_in_worker() -> Iterator[DynamoDBWorker]:
+    """Answer DynamoDB requests from a worker process while the context lasts (see module docstring).
+
+    Enter it inside ``mock_aws``: requests for every other service still go to moto in-process.
+    """
+    with ExitStack() as stack:
+        worker = DynamoDBWorker()
+        stack.callback(worker.close)
+        original = BotocoreStubber.__call__
+
+        def forwarding(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
+            if self.enabled and is_dynamodb(request.url):
+                return worker.answer(request)
+            return original(self, event_name, request, **kwargs)
+
+        stack.enter_context(_replaced(BotocoreStubber, "__call__", forwarding))
+        yield worker
+
+
+if __name__ == "__main__":
+    serve(Connection(int(sys.argv[1])))

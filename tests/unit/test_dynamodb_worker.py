@@ -1,0 +1,106 @@
+"""DynamoDB served from a worker process (orchestration/engine/dynamodb_worker.py)."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.botocore_stubber import BotocoreStubber
+from moto.dynamodb.models import dynamodb_backends
+
+from orchestration.engine.dynamodb_worker import WorkerFailed, dynamodb_in_worker, is_dynamodb
+from orchestration.engine.moto_patch import atomic_requests
+from orchestration.tables import TRANSACTIONS
+
+REGION = "us-east-1"
+
+
+def test_moto_still_routes_requests_where_the_worker_expects() -> None:
+    assert list(inspect.signature(BotocoreStubber.process_request).parameters) == ["self", "request"]
+    assert is_dynamodb("https://dynamodb.us-east-1.amazonaws.com/")
+    assert not is_dynamodb("https://states.us-east-1.amazonaws.com/")
+    assert not is_dynamodb("https://ssm.us-east-1.amazonaws.com/")
+
+
+@pytest.fixture
+def worker() -> Any:
+    with mock_aws(), atomic_requests(), dynamodb_in_worker() as running:
+        yield running
+
+
+def test_dynamodb_lives_in_the_worker_and_other_services_in_process(worker: Any, config: Any) -> None:
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(**TRANSACTIONS.create_table_kwargs(config))
+    table = boto3.resource("dynamodb", region_name=REGION).Table(TRANSACTIONS.table_name(config))
+    with table.batch_writer() as writer:
+        for i in range(60):
+            writer.put_item(Item={"run_id": "r1", "transaction_id": f"t{i:03d}", "status": "pending"})
+    page = table.query(KeyConditionExpression="run_id = :r", ExpressionAttributeValues={":r": "r1"}, Limit=25)
+    assert [item["transaction_id"] for item in page["Items"]] == [f"t{i:03d}" for i in range(25)]
+    assert page["LastEvaluatedKey"] == {"run_id": "r1", "transaction_id": "t024"}
+    assert dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables == {}, "this process's moto holds no table"
+
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(Name="/ledgerflow/x", Value="1", Type="String")
+    assert ssm.get_parameter(Name="/ledgerflow/x")["Parameter"]["Value"] == "1"
+
+
+def test_errors_come_back_as_the_service_error(worker: Any, config: Any) -> None:
+    boto3.client("dynamodb", region_name=REGION).create_table(**TRANSACTIONS.create_table_kwargs(config))
+    table = boto3.resource("dynamodb", region_name=REGION).Table(TRANSACTIONS.table_name(config))
+    table.put_item(Item={"run_id": "r1", "transaction_id": "t1", "status": "pending"})
+    with pytest.raises(ClientError) as failed:
+        table.put_item(
+            Item={"run_id": "r1", "transaction_id": "t1", "status": "posted"},
+            ConditionExpression="attribute_not_exists(run_id)",
+        )
+    assert failed.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        boto3.client("dynamodb", region_name=REGION).describe_table(TableName="no-such-table")
+
+
+def test_concurrent_writers_lose_nothing(worker: Any, config: Any) -> None:
+    boto3.client("dynamodb", region_name=REGION).create_table(**TRANSACTIONS.create_table_kwargs(config))
+    table = boto3.resource("dynamodb", region_name=REGION).Table(TRANSACTIONS.table_name(config))
+
+    def write(thread: int) -> None:
+        for i in range(40):
+            table.update_item(
+                Key={"run_id": "r1", "transaction_id": "counter"},
+                UpdateExpression="ADD hits :one",
+                ExpressionAttributeValues={":one": 1},
+            )
+            table.put_item(Item={"run_id": "r1", "transaction_id": f"t{thread}-{i}"})
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    counter = table.get_item(Key={"run_id": "r1", "transaction_id": "counter"}, ConsistentRead=True)["Item"]
+    assert counter["hits"] == 6 * 40
+    assert table.query(KeyConditionExpression="run_id = :r", ExpressionAttributeValues={":r": "r1"})["Count"] == 241
+
+
+def test_the_worker_stops_with_the_context_and_a_dead_worker_is_named() -> None:
+    with mock_aws(), dynamodb_in_worker() as worker:
+        process = worker._process
+        client = boto3.client("dynamodb", region_name=REGION)
+        assert client.list_tables()["TableNames"] == []
+        process.kill()
+        process.wait(10)
+        with pytest.raises(WorkerFailed, match="DynamoDB worker process stopped"):
+            client.list_tables()
+    assert process.poll() is not None
+
+    with mock_aws(), dynamodb_in_worker() as worker:
+        process = worker._process
+        assert boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"] == []
+    assert process.returncode == 0, "told to stop, the worker exits cleanly"
+    assert BotocoreStubber.__call__.__name__ != "forwarding", "moto's own dispatch is back"
