@@ -22,12 +22,19 @@ checks the bytes parse to exactly what moto's serializer produces for every type
 moto's ``Table.query`` walks every item of the table, sorts the partition with ``DynamoType``
 comparisons and compares each item before the ``ExclusiveStartKey`` again, so paging through
 a run cost O(table) per page (640 ms a page at 5,000 rows, quadratic over a run).
-``partition_queries`` hands it, for a plain forward query on a table's own keys, only the
-slice of the partition it can reach: the items after the start key, sorted by their native
-values (plain ``str``/``Decimal`` comparisons), ``Limit`` + 1 of them (DynamoDB's ``Limit``
-counts items evaluated before the filter). moto then pages, filters, projects and sets
-``LastEvaluatedKey`` exactly as before; the guard test compares both on random tables, start
-keys, limits and filters.
+``partition_queries`` answers a plain forward query on a table's own keys from the slice of
+the partition it can reach: the items after the start key in range key order, ``Limit`` + 1 of
+them (DynamoDB's ``Limit`` counts items evaluated before the filter). The order is kept per
+partition (``PartitionOrders``) and computed again only when the partition's keys change, not
+for every page. It then pages, filters and projects in moto's order with moto's rules (``Limit``
+and the 1 MB page on whole item sizes, the filter, the projection, ``LastEvaluatedKey``), each
+item sized once instead of twice, a projected page not deep-copied before ``Item.project``
+builds new items, and top-level string and number attributes projected directly instead of
+through ``Item.project``'s JSON round trip. Reading a 5,000-row run's statuses went from 0.35 to
+0.19 s, paging its pending ids 200 at a time from 0.65 to 0.22 s. The guard test compares every
+page with moto's own on random tables (string and number keys, limits, filters, projections
+of every attribute type, pages cut at 1 MB), before and after items are added, removed and
+overwritten.
 
 The interpreter also parses every JSONPath (``$.Payload``, each ``.$`` parameter, ResultPath)
 with jsonpath_ng's yacc parser each time it evaluates one, about 0.8 ms a parse and a dozen per

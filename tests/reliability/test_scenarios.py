@@ -1,7 +1,7 @@
 """One local run per fault scenario (and one combining them): the invariants hold after each.
 
-Volumes are small (tens of transactions) because the embedded engine runs about ten
-transactions a second; each test also checks that its fault really happened.
+Volumes are small (tens of transactions) because faults are slow on purpose (timeouts, retry
+intervals, outages); each test also checks that its fault really happened.
 """
 
 from __future__ import annotations
