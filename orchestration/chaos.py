@@ -119,7 +119,7 @@ class ScenarioDriver:
     def finish(self) -> None:
         """After the runs ended: an outage under way runs its full length (the alarms must see it end),
         then the remaining duplicate run entries arrive late, once the runs are done."""
-        if self._outage_started.is_set():
+        if self._outage_started.is_set() or self.finance.outage_began() is not None:
             self._outage_ended.wait(timeout=self.plan.outage_seconds + OUTAGE_END_GRACE_SECONDS)
         self._stop.set()
         if self._watcher is not None:
@@ -213,12 +213,9 @@ class ScenarioDriver:
                 self._redeliver_same_run()
                 redelivered = True
             if not outage_done:
-                began = self.finance.outage_began() if outage_until is None else None
-                if began is not None:
-                    self._outage_started.set()
-                    self.evidence.outage_started_after_posts = self.plan.outage_after_posts
-                    outage_until = began + self.plan.outage_seconds
-                elif outage_until is not None and now >= outage_until:
+                if outage_until is None:
+                    outage_until = self._outage_trip()
+                elif now >= outage_until:
                     self.finance.set_outage(False)
                     self._outage_ended.set()
                     self.evidence.outage_seconds = self.plan.outage_seconds
@@ -235,11 +232,22 @@ class ScenarioDriver:
                 elif flap_until is not None:
                     self._note_paused_runs()
             self._stop.wait(POLL_SECONDS)
+        if outage_until is None and not outage_done:
+            outage_until = self._outage_trip()  # it began after the last look, as the runs ended
         if outage_until is not None and not outage_done:
             self.finance.set_outage(False)
             self.evidence.outage_seconds = self.plan.outage_seconds - max(0.0, outage_until - time.monotonic())
         if flap_until is not None and not flap_done:
             self._reopen_gates()
+
+    def _outage_trip(self) -> float | None:
+        """When the armed outage ends, noting its start as evidence, once the simulator has tripped it."""
+        trip = self.finance.outage_began()
+        if trip is None:
+            return None
+        self._outage_started.set()
+        self.evidence.outage_started_after_posts = trip.posts
+        return trip.at + self.plan.outage_seconds
 
     def _note_paused_runs(self) -> None:
         runs = self.engine.tables.Table(RUNS.table_name(self.engine.config))

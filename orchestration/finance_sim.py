@@ -51,7 +51,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -126,6 +126,13 @@ class LedgerEntry(BaseModel):
     employee: str
     description: str
     posted_at: datetime
+
+
+class OutageTrip(NamedTuple):
+    """An armed outage that began: when (``time.monotonic()``) and with how many entries in the ledger."""
+
+    at: float
+    posts: int
 
 
 class FinanceStats(BaseModel):
@@ -384,7 +391,7 @@ class FinanceSimulator:
         if self.faults.outage:
             self._outage.set()
         self._outage_after_posts: int | None = None
-        self._outage_began: float | None = None
+        self._outage_began: OutageTrip | None = None
         self._stopping = threading.Event()
         self._entries: list[LedgerEntry] = []
         self._by_key: dict[str, str] = {}
@@ -463,17 +470,18 @@ class FinanceSimulator:
     def outage_after_posts(self, posts: int) -> None:
         """Go down the moment the ledger holds ``posts`` entries (at once if it already does).
 
-        The entry that reaches the count is answered; every request after it meets the outage.
-        Deciding inside the simulator, not by polling its counts, makes "an outage after the
-        first posts" the same on a fast machine as on a slow one.
+        The request holding the entry that reaches the count is answered in full (the outage is
+        checked per request, as a system going down between requests); every request after it
+        meets the outage. Deciding inside the simulator, not by polling its counts, makes "an
+        outage after the first posts" the same on a fast machine as on a slow one.
         """
         with self._lock:
             self._outage_after_posts = posts
             self._outage_began = None
             self._trip_outage()
 
-    def outage_began(self) -> float | None:
-        """When (``time.monotonic()``) an outage armed by ``outage_after_posts`` began, if it has."""
+    def outage_began(self) -> OutageTrip | None:
+        """When an outage armed by ``outage_after_posts`` began and at how many entries, if it has."""
         with self._lock:
             return self._outage_began
 
@@ -482,7 +490,7 @@ class FinanceSimulator:
         if self._outage_after_posts is not None and self._stats.posted >= self._outage_after_posts:
             self._outage.set()
             self._outage_after_posts = None
-            self._outage_began = time.monotonic()
+            self._outage_began = OutageTrip(at=time.monotonic(), posts=self._stats.posted)
 
     def ledger(self) -> list[LedgerEntry]:
         with self._lock:

@@ -37,6 +37,10 @@ from orchestration.tables import GATE_AUDIT, GATES, RUNS, TRANSACTIONS
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 STATE_ENTERED_SUFFIX = "StateEntered"
 TASK_SCHEDULED = "TaskScheduled"
+LOCAL_POLL_SECONDS = 0.1
+"""How often a run on the embedded engine is checked for its end (in-process reads, cheap)."""
+REMOTE_POLL_SECONDS = 1.0
+"""How often a run behind an endpoint is checked (each check is ListExecutions and DescribeExecution calls)."""
 
 
 class Engine(Protocol):
@@ -176,13 +180,14 @@ def wait_for_runs(
     totals: dict[str, int],
     on_progress: ProgressCallback | None,
     timeout_seconds: float,
-    poll_seconds: float = 0.1,
+    poll_seconds: float = LOCAL_POLL_SECONDS,
     progress_seconds: float = 1.0,
 ) -> None:
     """Poll until every run has finished; transaction counts only when someone watches them.
 
-    Execution status is cheap to read and polled often, so a run's end is seen within
-    ``poll_seconds`` (the run's measured wall time ends there). Counting reads every transaction
+    Execution status is cheap to read in-process and polled often, so a run's end is seen
+    within ``poll_seconds`` (the run's measured wall time ends there); against an endpoint
+    (``local serve``) each poll is a few API calls, so it polls once a second. Counting reads every transaction
     of a run, competing with the run itself for the (serialised) DynamoDB backend, so it happens
     once per ``progress_seconds`` and only when someone watches.
     """
@@ -440,7 +445,7 @@ def run_remote(
     started = time.monotonic()
     for run in seeded:
         engine.start_run(run.process, run.run_id)
-    wait_for_runs(engine, runs, totals, on_progress, timeout_seconds)
+    wait_for_runs(engine, runs, totals, on_progress, timeout_seconds, poll_seconds=REMOTE_POLL_SECONDS)
     report = reconcile(engine, finance, runs, time.monotonic() - started, plan.spec, seed)
     every_run = {run_id: process for process, run_id in runs.items()}
     return check_invariants(engine, finance, every_run, report, ScenarioEvidence())

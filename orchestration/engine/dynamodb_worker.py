@@ -19,10 +19,12 @@ exits when the engine closes the socket, or when the engine's process dies (end 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from multiprocessing.connection import Connection
@@ -31,14 +33,20 @@ from typing import Any
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
+from moto import mock_aws
 from moto.backend_index import backend_url_patterns
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
+from moto.core.models import botocore_stubber
 
-from orchestration.engine.moto_patch import _replaced
+from orchestration.engine.moto_patch import fast_dynamodb_results, partition_queries, replaced, sized_items
 
 URL_PATTERNS = tuple(pattern for service, pattern in backend_url_patterns if service == "dynamodb")
 """moto's own URL patterns for DynamoDB: what the stubber would route to its DynamoDB backend."""
 STOP_SECONDS = 10
+ANSWER_SECONDS = 300
+"""Longest wait for one answer (a full scan of a large table takes seconds): past it, the worker is hung."""
+TRACEBACK_FRAMES = 4
+"""Innermost frames of a failure inside the worker sent back with its error."""
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 """Where ``orchestration`` and ``lambdas`` are importable from, for the worker's interpreter."""
 
@@ -74,31 +82,25 @@ def is_dynamodb(url: str) -> bool:
 
 def serve(connection: Connection) -> None:
     """The worker's loop: moto with the engine's DynamoDB patches, one request at a time, until told to stop."""
-    from moto import mock_aws
-    from moto.core.models import botocore_stubber
+    with mock_aws(), fast_dynamodb_results(), partition_queries(), sized_items(), suppress(EOFError, OSError):
+        # End of file, or a reset on either read or write: the engine has gone, so has the worker.
+        while (message := connection.recv()) is not None:
+            connection.send(_answer(botocore_stubber, message))
 
-    from orchestration.engine.moto_patch import fast_dynamodb_results, partition_queries, sized_items
 
-    with mock_aws(), fast_dynamodb_results(), partition_queries(), sized_items():
-        while True:
-            try:
-                message: Message | None = connection.recv()
-            except EOFError:
-                return
-            if message is None:
-                return
-            method, url, headers, body = message
-            request = AWSPreparedRequest(method, url, _headers(headers), body, stream_output=False)
-            try:
-                answered = botocore_stubber.process_request(request)
-            except Exception as exc:
-                connection.send(("error", f"{type(exc).__name__}: {exc}"))
-                continue
-            if answered is None:
-                connection.send(("error", f"moto has no DynamoDB route for {url}"))
-                continue
-            status, response_headers, response_body = answered
-            connection.send(("ok", (status, dict(response_headers), _body_bytes(response_body))))
+def _answer(stubber: BotocoreStubber, message: Message) -> tuple[str, Any]:
+    """moto's answer to one request: ``("ok", (status, headers, body))`` or ``("error", trace)``."""
+    method, url, headers, body = message
+    request = AWSPreparedRequest(method, url, _headers(headers), body, stream_output=False)
+    try:
+        answered = stubber.process_request(request)
+    except Exception:
+        # Any failure goes back to the caller, who raises it; the worker serves on.
+        return "error", traceback.format_exc(limit=-TRACEBACK_FRAMES)
+    if answered is None:
+        return "error", f"moto has no DynamoDB route for {url}"
+    status, response_headers, response_body = answered
+    return "ok", (status, dict(response_headers), _body_bytes(response_body))
 
 
 class DynamoDBWorker:
@@ -112,7 +114,8 @@ class DynamoDBWorker:
         )
         with theirs:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(theirs.fileno())],
+                # -P: the worker's working directory is not put on its module path.
+                [sys.executable, "-P", "-m", __name__, str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
                 env=environment,
                 stdin=subprocess.DEVNULL,
@@ -120,8 +123,16 @@ class DynamoDBWorker:
             )
         self._connection = Connection(ours.detach())
         self._lock = threading.Lock()
+        self._broken: str | None = None
+        """Why the connection can no longer be trusted to pair requests with answers, once it cannot."""
 
     def answer(self, request: AWSPreparedRequest) -> AWSResponse:
+        """Send one request and wait for its answer; any interruption between the two ends the worker.
+
+        Requests and answers pair up by order on one connection: a caller interrupted after
+        sending (Ctrl-C, a timeout) would leave its answer for the next caller to read, so the
+        connection is closed instead and every later call raises ``WorkerFailed``.
+        """
         message: Message = (
             request.method,
             request.url,
@@ -129,23 +140,36 @@ class DynamoDBWorker:
             _body_bytes(request.body),
         )
         with self._lock:
+            if self._broken is not None:
+                raise WorkerFailed(f"the DynamoDB worker process is no longer usable: {self._broken}")
             try:
                 self._connection.send(message)
+                if not self._connection.poll(ANSWER_SECONDS):
+                    raise WorkerFailed(f"the DynamoDB worker did not answer within {ANSWER_SECONDS:.0f} s")
                 kind, payload = self._connection.recv()
             except (EOFError, OSError) as exc:
-                raise WorkerFailed(
-                    f"the DynamoDB worker process stopped (exit code {self._process.poll()}): {exc!r}"
-                ) from exc
+                self._break(f"it stopped (exit code {self._process.poll()}): {exc!r}")
+                raise WorkerFailed(f"the DynamoDB worker process is no longer usable: {self._broken}") from exc
+            except BaseException as exc:
+                self._break(f"a request was interrupted before its answer ({type(exc).__name__})")
+                raise
         if kind != "ok":
-            raise WorkerFailed(f"the DynamoDB worker failed {request.method} {request.url}: {payload}")
+            raise WorkerFailed(f"the DynamoDB worker failed {request.method} {request.url}:\n{payload}")
         status, headers, body = payload
         return AWSResponse(request.url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
 
+    def _break(self, why: str) -> None:
+        """With the lock held: stop using the connection (the worker sees end of file and exits)."""
+        self._broken = why
+        self._connection.close()
+
     def close(self) -> None:
+        """Tell the worker to stop and wait for it; later calls raise ``WorkerFailed``."""
         with self._lock:
-            with suppress(OSError):
-                self._connection.send(None)
-            self._connection.close()
+            if self._broken is None:
+                with suppress(OSError):
+                    self._connection.send(None)
+                self._break("it was stopped with the engine")
         try:
             self._process.wait(STOP_SECONDS)
         except subprocess.TimeoutExpired:
@@ -161,7 +185,6 @@ def dynamodb_in_worker() -> Iterator[DynamoDBWorker]:
     """
     with ExitStack() as stack:
         worker = DynamoDBWorker()
-        stack.callback(worker.close)
         original = BotocoreStubber.__call__
 
         def forwarding(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
@@ -169,9 +192,15 @@ def dynamodb_in_worker() -> Iterator[DynamoDBWorker]:
                 return worker.answer(request)
             return original(self, event_name, request, **kwargs)
 
-        stack.enter_context(_replaced(BotocoreStubber, "__call__", forwarding))
+        stack.enter_context(replaced(BotocoreStubber, "__call__", forwarding))
+        # Closed before moto's dispatch is restored: a thread still running meets WorkerFailed,
+        # not an empty in-process DynamoDB.
+        stack.callback(worker.close)
         yield worker
 
 
 if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group: the engine stops the worker (or its end of the
+    # socket closes), so the worker itself ignores it rather than print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(Connection(int(sys.argv[1])))

@@ -1,10 +1,12 @@
-"""The embedded local engine: tables, state machines and Lambda tasks, all in-process.
+"""The embedded local engine: tables, state machines and Lambda tasks, on this machine.
 
 It provisions from the same sources as the CDK app (``orchestration.tables``,
 ``orchestration.functions``, the ASL files and the environment config) inside moto, with
 Step Functions execution turned on: either moto's in-process mock (``ledgerflow run
---local``, the tests) or moto's server mode on 127.0.0.1 (``ledgerflow local serve``), where
-other processes (the CLI, the AWS CLI) reach the same system through an endpoint URL.
+--local``, the tests), its DynamoDB in a worker process beside this one
+(``orchestration.engine.dynamodb_worker``), or moto's server mode on 127.0.0.1 (``ledgerflow
+local serve``), where other processes (the CLI, the AWS CLI) reach the same system through an
+endpoint URL.
 """
 
 from __future__ import annotations
@@ -159,9 +161,13 @@ class LocalEngine:
             if port is None:
                 stack.enter_context(mock_aws(config=EXECUTE_STATE_MACHINES))
                 stack.enter_context(atomic_requests())
+                # DynamoDB in its own process, which applies the DynamoDB patches itself.
                 stack.enter_context(dynamodb_in_worker())
             else:
                 endpoint_url = stack.enter_context(moto_server(port))
+                stack.enter_context(fast_dynamodb_results())
+                stack.enter_context(partition_queries())
+                stack.enter_context(sized_items())
             boto3.setup_default_session(region_name=config.region)
             store = MetricStore()
             stack.enter_context(isolated_metrics(metrics, store_sink(store)))
@@ -169,10 +175,7 @@ class LocalEngine:
                 lambda spec: function_name(config, spec), all_functions(), metric_store=store
             )
             stack.enter_context(in_process_lambda(runtime))
-            stack.enter_context(fast_dynamodb_results())
             stack.enter_context(cached_json_paths())
-            stack.enter_context(partition_queries())
-            stack.enter_context(sized_items())
             create_tables(config, boto3.client("dynamodb", region_name=config.region))
             yield cls(config, runtime, provision_state_machines(config), endpoint_url=endpoint_url)
 

@@ -69,6 +69,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import moto
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.responses import ActionContext
 from moto.dynamodb.exceptions import ItemSizeTooLarge
@@ -107,7 +108,7 @@ def check_moto_version() -> None:
 
 
 @contextmanager
-def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
+def replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
     """``owner.name`` is ``value`` while the context lasts, then moto's own again (version checked first)."""
     check_moto_version()
     original = getattr(owner, name)
@@ -120,7 +121,11 @@ def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
 
 @contextmanager
 def atomic_requests() -> Iterator[None]:
-    """Serve one moto request at a time, as DynamoDB applies each request atomically."""
+    """Serve one in-process moto request at a time, as AWS applies each request atomically.
+
+    moto's backends are not thread-safe. The embedded engine's DynamoDB requests go to the
+    worker process (``orchestration.engine.dynamodb_worker``), which serves one at a time too.
+    """
     lock = threading.RLock()
     original = BotocoreStubber.__call__
 
@@ -128,7 +133,7 @@ def atomic_requests() -> Iterator[None]:
         with lock:
             return original(self, event_name, request, **kwargs)
 
-    with _replaced(BotocoreStubber, "__call__", atomic):
+    with replaced(BotocoreStubber, "__call__", atomic):
         yield
 
 
@@ -142,7 +147,7 @@ def atomic_server() -> Iterator[None]:
         with lock:
             return original(self, environ, start_response)
 
-    with _replaced(DomainDispatcherApplication, "__call__", atomic):
+    with replaced(DomainDispatcherApplication, "__call__", atomic):
         yield
 
 
@@ -155,7 +160,7 @@ def in_process_lambda(runtime: LocalLambdaRuntime) -> Iterator[None]:
             return runtime.client()
         return original(region=region, service=service, state_credentials=state_credentials)
 
-    with _replaced(lambda_eval_utils, "boto_client_for", client_for):
+    with replaced(lambda_eval_utils, "boto_client_for", client_for):
         yield
 
 
@@ -176,7 +181,7 @@ def fast_dynamodb_results() -> Iterator[None]:
             return original(self, context)
         return 200, {"Content-Type": JSON_1_0}, json.dumps(self.result, default=_wire_bytes)
 
-    with _replaced(DynamoResult, "execute_result", execute_result):
+    with replaced(DynamoResult, "execute_result", execute_result):
         yield
 
 
@@ -184,8 +189,8 @@ def fast_dynamodb_results() -> Iterator[None]:
 def cached_json_paths() -> Iterator[None]:
     """Parse each JSONPath string once for the interpreter's path evaluations (see module docstring)."""
     with (
-        _replaced(json_path, "parse", functools.lru_cache(maxsize=JSON_PATH_CACHE_SIZE)(json_path.parse)),
-        _replaced(result_path, "parse", functools.lru_cache(maxsize=JSON_PATH_CACHE_SIZE)(result_path.parse)),
+        replaced(json_path, "parse", functools.lru_cache(maxsize=JSON_PATH_CACHE_SIZE)(json_path.parse)),
+        replaced(result_path, "parse", functools.lru_cache(maxsize=JSON_PATH_CACHE_SIZE)(result_path.parse)),
     ):
         yield
 
@@ -199,6 +204,8 @@ class PartitionOrders:
     """
 
     def __init__(self) -> None:
+        # Keyed by the partition's id; each entry holds the partition itself, so that id is
+        # never reused by another dict while the entry lives (the patch's context).
         self._orders: dict[int, tuple[dict[Any, Any], tuple[Any, ...], list[Any], list[int]]] = {}
 
     def reachable(self, partition: dict[Any, Any], start: Any, limit: int | None) -> Iterator[Any] | None:
@@ -208,7 +215,7 @@ class PartitionOrders:
         """
         keys = tuple(partition)
         cached = self._orders.get(id(partition))
-        if cached is None or cached[0] is not partition or cached[1] != keys:
+        if cached is None or cached[1] != keys:
             if any(key.type not in ("S", "N") for key in keys):
                 return None
             values = [key.cast_value for key in keys]
@@ -242,22 +249,30 @@ def _reachable(table: Table, arguments: dict[str, Any], orders: PartitionOrders)
     return orders.reachable(table.items.get(arguments["hash_key"], {}), start_value, arguments.get("limit"))
 
 
-PROJECTED_TYPES = frozenset({"S", "N"})
-"""Attribute types ``Item.project`` hands back unchanged (its JSON round trip alters binary values)."""
+_TO_PYTHON = TypeDeserializer()
+_TO_WIRE = TypeSerializer()
 
 
 def _project(item: Item, projection: list[list[str]]) -> Item:
-    """``Item.project`` for top-level string and number attributes, without its JSON round trip."""
+    """``Item.project`` for top-level string and number attributes, without its JSON round trip.
+
+    ``Item.project`` turns the whole item into Python values and back; a string comes back as
+    it was, a number as boto3 writes it again (``1e2`` -> ``1E+2``), so a number goes through
+    the same two conversions here. Any other type or path (nested, list index) is moto's.
+    """
     attrs: dict[str, Any] = {}
     for path in projection:
-        if len(path) != 1:
+        if len(path) != 1 or "[" in path[0]:
             return item.project(projection)
         value = item.attrs.get(path[0])
         if value is None:
             continue
-        if value.type not in PROJECTED_TYPES:
+        if value.type == "S":
+            attrs[path[0]] = {"S": value.value}
+        elif value.type == "N":
+            attrs[path[0]] = _TO_WIRE.serialize(_TO_PYTHON.deserialize({"N": value.value}))
+        else:
             return item.project(projection)
-        attrs[path[0]] = {value.type: value.value}
     return Item(item.hash_key, item.range_key, attrs)
 
 
@@ -305,7 +320,7 @@ def partition_queries() -> Iterator[None]:
             return original(self, *args, **kwargs)
         return _page(self, reachable, arguments)
 
-    with _replaced(Table, "query", query):
+    with replaced(Table, "query", query):
         yield
 
 
@@ -329,5 +344,5 @@ def _sized_item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | N
 @contextmanager
 def sized_items() -> Iterator[None]:
     """Build DynamoDB items summing their size once (see module docstring)."""
-    with _replaced(Item, "__init__", _sized_item_init):
+    with replaced(Item, "__init__", _sized_item_init):
         yield

@@ -8,6 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSPreparedRequest
+from botocore.compat import HTTPHeaders
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -83,24 +85,61 @@ def test_concurrent_writers_lose_nothing(worker: Any, config: Any) -> None:
         thread.start()
     for thread in threads:
         thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
     counter = table.get_item(Key={"run_id": "r1", "transaction_id": "counter"}, ConsistentRead=True)["Item"]
     assert counter["hits"] == 6 * 40
     assert table.query(KeyConditionExpression="run_id = :r", ExpressionAttributeValues={":r": "r1"})["Count"] == 241
 
 
-def test_the_worker_stops_with_the_context_and_a_dead_worker_is_named() -> None:
+def test_a_dead_worker_is_named_and_a_stopped_one_exits_cleanly() -> None:
     with mock_aws(), dynamodb_in_worker() as worker:
-        process = worker._process
         client = boto3.client("dynamodb", region_name=REGION)
         assert client.list_tables()["TableNames"] == []
-        process.kill()
-        process.wait(10)
-        with pytest.raises(WorkerFailed, match="DynamoDB worker process stopped"):
+        worker._process.kill()
+        worker._process.wait(10)
+        with pytest.raises(WorkerFailed, match="no longer usable: it stopped"):
             client.list_tables()
-    assert process.poll() is not None
+        with pytest.raises(WorkerFailed, match="no longer usable"):
+            client.list_tables()
 
     with mock_aws(), dynamodb_in_worker() as worker:
-        process = worker._process
         assert boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"] == []
-    assert process.returncode == 0, "told to stop, the worker exits cleanly"
+    assert worker._process.returncode == 0, "told to stop, the worker exits cleanly"
     assert BotocoreStubber.__call__.__name__ != "forwarding", "moto's own dispatch is back"
+
+
+def test_the_worker_exits_when_the_engine_side_of_the_socket_closes() -> None:
+    """What happens when the engine's process dies: the worker reads end of file and exits."""
+    with mock_aws(), dynamodb_in_worker() as worker:
+        boto3.client("dynamodb", region_name=REGION).list_tables()
+        worker._connection.close()
+        assert worker._process.wait(10) == 0
+
+
+def test_an_interrupted_request_never_hands_its_answer_to_the_next(worker: Any, config: Any) -> None:
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(**TRANSACTIONS.create_table_kwargs(config))
+    connection = worker._connection
+    real_recv = connection.recv
+
+    def interrupted() -> Any:
+        connection.recv = real_recv
+        raise KeyboardInterrupt
+
+    connection.recv = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        client.describe_table(TableName=TRANSACTIONS.table_name(config))
+    with pytest.raises(WorkerFailed, match="interrupted before its answer"):
+        client.list_tables()
+    assert worker._process.wait(10) == 0, "the worker saw the connection close and stopped"
+
+
+def test_a_failure_inside_the_worker_comes_back_with_its_trace_and_the_worker_serves_on(worker: Any) -> None:
+    headers = HTTPHeaders()
+    headers["X-Amz-Target"] = "DynamoDB_20120810.NoSuchAction"
+    headers["Content-Type"] = "application/x-amz-json-1.0"
+    url = "https://dynamodb.us-east-1.amazonaws.com/"
+    unknown = AWSPreparedRequest("POST", url, headers, b"{}", stream_output=False)
+    with pytest.raises(WorkerFailed, match=r"(?s)failed POST .*Traceback.*OperationNotFoundError: NoSuchAction"):
+        worker.answer(unknown)
+    assert boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"] == []

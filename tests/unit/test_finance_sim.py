@@ -400,6 +400,21 @@ def test_an_armed_outage_begins_at_the_entry_that_reaches_the_count(
     assert post_one(client, entry("TX-3"), idempotency_key="k3").duplicate is False
 
 
+def test_an_armed_outage_answers_the_whole_batch_that_reaches_the_count(
+    make_sim: SimFactory, make_client: ClientFactory
+) -> None:
+    sim = make_sim()
+    client = make_client(sim)
+    sim.outage_after_posts(2)
+    answers = client.post_entries([(f"k{i}", entry(f"TX-{i}")) for i in range(3)])
+    assert all(not answer.duplicate for answer in answers), "the request holding the second entry is answered in full"
+    trip = sim.outage_began()
+    assert trip is not None and trip.posts == 2
+    with pytest.raises(FinanceOverloaded):
+        post_one(client, entry("TX-9"), idempotency_key="k9")
+    assert len(sim.ledger()) == 3
+
+
 def test_an_armed_outage_is_disarmed_by_setting_the_outage(make_sim: SimFactory, make_client: ClientFactory) -> None:
     sim = make_sim()
     client = make_client(sim)

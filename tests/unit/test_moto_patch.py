@@ -216,12 +216,25 @@ def test_cached_json_paths_parse_once_answer_the_same_and_restore_moto() -> None
 
 
 def test_table_query_is_still_what_the_partition_patch_expects() -> None:
-    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 
     source = inspect.getsource(Table.query)
     assert "for item in self.all_items()" in source
     assert "processing_previous_page = exclusive_start_key is not None" in source
-    assert "reached_length_limit = len(results) == limit" in source
+    # The steps _page repeats, in this order: page by count and whole-item size, copy, filter, project.
+    steps = [
+        "reached_length_limit = len(results) == limit",
+        "reached_size_limit = (result_size + result.size()) > RESULT_SIZE_LIMIT",
+        "self._get_last_evaluated_key(\n                    results[-1], index_name\n                )",
+        "results = copy.deepcopy(results)",
+        "results = [item for item in results if filter_expression.expr(item)]",
+        "results = [r.project(projection_expressions) for r in results]",
+    ]
+    positions = [source.find(step) for step in steps]
+    assert -1 not in positions and positions == sorted(positions), dict(zip(steps, positions, strict=True))
+    assert RESULT_SIZE_LIMIT == 1_000_000
+    assert "return Item(" in inspect.getsource(Item.project)
 
 
 @pytest.mark.parametrize("range_type", ["S", "N"])
@@ -259,11 +272,13 @@ def test_partition_queries_page_exactly_like_moto(range_type: str, monkeypatch: 
             "pk": {"S": "run-a" if i % 3 else "run-b"},
             "sk": sort_key(k),
             "status": {"S": status},
-            "amount": {"N": f"{k}.50"},
+            # Numbers as written, and as boto3 would not write them (moto's projection rewrites those).
+            "amount": {"N": [f"{k}.50", f"{k}e1", f"0{k}", f"+{k}.0"][k % 4]},
         }
         if k % 4 == 0:
             row["payload"] = {"B": bytes([k % 256]) * 3}
             row["meta"] = {"M": {"inner": {"S": status}, "n": {"N": str(k)}}}
+            row["lines"] = {"L": [{"S": status}, {"N": "3"}]}
         if k % 5 == 0:
             row["pad"] = {"S": "x" * 100_000}  # enough of them to split a partition's pages at 1 MB
         return row
@@ -283,7 +298,8 @@ def test_partition_queries_page_exactly_like_moto(range_type: str, monkeypatch: 
         key = {"KeyConditionExpression": "pk = :r", "ExpressionAttributeValues": {":r": {"S": partition}}}
         named = {**key, "ExpressionAttributeNames": {"#s": "status"}}
         queries += [key, {**key, "Limit": 1}, {**key, "ScanIndexForward": False, "Limit": 9}]
-        for projection in ("sk, #s", "amount, sk, #s", "payload, sk, #s", "meta.inner, sk, #s", "#s, absent_attribute"):
+        projections = ("sk, #s", "amount, sk, #s", "payload, sk, #s", "meta.inner, sk, #s", "lines[0], sk, #s")
+        for projection in (*projections, "#s, absent_attribute"):
             queries.append({**named, "ProjectionExpression": projection})
         for limit in (7, 50):
             queries.append(
