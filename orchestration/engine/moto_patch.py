@@ -200,7 +200,8 @@ class PartitionOrders:
 
     moto keeps a partition as a dict from range key to item; an item written over keeps its
     key object and its place, so the tuple of keys is unchanged (compared by identity, in C)
-    until a key is added or removed, and the order computed for it still holds.
+    until a key is added or removed, and the order computed for it still holds. Entries are
+    never evicted: one per partition queried, for as long as the patch's context (the engine).
     """
 
     def __init__(self) -> None:
