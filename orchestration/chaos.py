@@ -76,7 +76,6 @@ class ScenarioDriver:
         self._seeded: list[SeededRun] = []
         self._processes: list[str] = []
         self._redeliveries: list[dict[str, Any]] = []
-        self._outage_started = threading.Event()
         self._outage_ended = threading.Event()
 
     def __enter__(self) -> Self:
@@ -119,7 +118,7 @@ class ScenarioDriver:
     def finish(self) -> None:
         """After the runs ended: an outage under way runs its full length (the alarms must see it end),
         then the remaining duplicate run entries arrive late, once the runs are done."""
-        if self._outage_started.is_set() or self.finance.outage_began() is not None:
+        if self.finance.outage_began() is not None:
             self._outage_ended.wait(timeout=self.plan.outage_seconds + OUTAGE_END_GRACE_SECONDS)
         self._stop.set()
         if self._watcher is not None:
@@ -245,7 +244,6 @@ class ScenarioDriver:
         trip = self.finance.outage_began()
         if trip is None:
             return None
-        self._outage_started.set()
         self.evidence.outage_started_after_posts = trip.posts
         return trip.at + self.plan.outage_seconds
 

@@ -187,9 +187,9 @@ def wait_for_runs(
 
     Execution status is cheap to read in-process and polled often, so a run's end is seen
     within ``poll_seconds`` (the run's measured wall time ends there); against an endpoint
-    (``local serve``) each poll is a few API calls, so it polls once a second. Counting reads every transaction
-    of a run, competing with the run itself for the (serialised) DynamoDB backend, so it happens
-    once per ``progress_seconds`` and only when someone watches.
+    (``local serve``) each poll is a few API calls, so it polls once a second. Counting reads
+    every transaction of a run, competing with the run itself for the (serialised) DynamoDB
+    backend, so it happens once per ``progress_seconds`` and only when someone watches.
     """
     deadline = time.monotonic() + timeout_seconds
     next_progress = time.monotonic()

@@ -38,7 +38,7 @@ from moto.backend_index import backend_url_patterns
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from moto.core.models import botocore_stubber
 
-from orchestration.engine.moto_patch import fast_dynamodb_results, partition_queries, replaced, sized_items
+from orchestration.engine.moto_patch import dynamodb_patches, replaced
 
 URL_PATTERNS = tuple(pattern for service, pattern in backend_url_patterns if service == "dynamodb")
 """moto's own URL patterns for DynamoDB: what the stubber would route to its DynamoDB backend."""
@@ -82,7 +82,7 @@ def is_dynamodb(url: str) -> bool:
 
 def serve(connection: Connection) -> None:
     """The worker's loop: moto with the engine's DynamoDB patches, one request at a time, until told to stop."""
-    with mock_aws(), fast_dynamodb_results(), partition_queries(), sized_items(), suppress(EOFError, OSError):
+    with mock_aws(), dynamodb_patches(), suppress(EOFError, OSError):
         # End of file, or a reset on either read or write: the engine has gone, so has the worker.
         while (message := connection.recv()) is not None:
             connection.send(_answer(botocore_stubber, message))

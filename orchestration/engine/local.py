@@ -42,10 +42,8 @@ from orchestration.engine.moto_patch import (
     atomic_requests,
     atomic_server,
     cached_json_paths,
-    fast_dynamodb_results,
+    dynamodb_patches,
     in_process_lambda,
-    partition_queries,
-    sized_items,
 )
 from orchestration.functions import FUNCTIONS, FunctionSpec
 from orchestration.tables import ALL_TABLES, table_environment
@@ -165,9 +163,7 @@ class LocalEngine:
                 stack.enter_context(dynamodb_in_worker())
             else:
                 endpoint_url = stack.enter_context(moto_server(port))
-                stack.enter_context(fast_dynamodb_results())
-                stack.enter_context(partition_queries())
-                stack.enter_context(sized_items())
+                stack.enter_context(dynamodb_patches())
             boto3.setup_default_session(region_name=config.region)
             store = MetricStore()
             stack.enter_context(isolated_metrics(metrics, store_sink(store)))

@@ -347,3 +347,10 @@ def sized_items() -> Iterator[None]:
     """Build DynamoDB items summing their size once (see module docstring)."""
     with replaced(Item, "__init__", _sized_item_init):
         yield
+
+
+@contextmanager
+def dynamodb_patches() -> Iterator[None]:
+    """The DynamoDB patches together, wherever moto's DynamoDB backend runs (worker or server mode)."""
+    with fast_dynamodb_results(), partition_queries(), sized_items():
+        yield
