@@ -56,7 +56,7 @@ from lambdas.models import (
 )
 from lambdas.observability import logger, metrics, tracer
 from lambdas.settings import tables
-from lambdas.store import load_transactions, record_chunk
+from lambdas.store import dynamodb_client, load_transactions, record_chunk
 from lambdas.transform import transform
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
@@ -132,7 +132,9 @@ def _idempotent_chunk(table_name: str) -> tuple[IdempotencyConfig, Callable[...,
         event_key_jmespath="[process, run_id, entries[*].transaction_id]",
         expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
     )
-    persistence = DynamoDBPersistenceLayer(table_name=table_name)
+    # The container's DynamoDB client: the layer would otherwise build a session and client of
+    # its own (tens of milliseconds: botocore loads its endpoint rules for each new session).
+    persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client())
 
     @idempotent_function(data_keyword_argument="batch", config=config, persistence_store=persistence)
     def post_once(batch: PostBatch) -> dict[str, Any]:

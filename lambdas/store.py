@@ -34,6 +34,16 @@ def _resource() -> Any:
 
 
 @cache
+def dynamodb_client() -> Any:
+    """One low-level client per container, for libraries that take a client.
+
+    Not the resource's own client: boto3 hooks that one to convert plain Python values, and a
+    library passing DynamoDB's typed values (``{"S": ...}``) through it would have them converted again.
+    """
+    return boto3.client("dynamodb")
+
+
+@cache
 def _table(name: str) -> Any:
     return _resource().Table(name)
 
