@@ -140,16 +140,15 @@ def split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def _statuses(engine: Engine, run_id: str, *, status_only: bool = False) -> list[dict[str, Any]]:
-    table = engine.tables.Table(TRANSACTIONS.table_name(engine.config))
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": "run_id = :r",
-        "ExpressionAttributeValues": {":r": run_id},
-    }
-    if status_only:
-        kwargs["ProjectionExpression"] = "#s, attempts"
-        kwargs["ExpressionAttributeNames"] = {"#s": "status"}
-    return query_all(table, **kwargs)
+def _statuses(engine: Engine, run_id: str) -> list[dict[str, Any]]:
+    """The status and attempts of every transaction of a run: what the progress line counts."""
+    return query_all(
+        engine.tables.Table(TRANSACTIONS.table_name(engine.config)),
+        KeyConditionExpression="run_id = :r",
+        ExpressionAttributeValues={":r": run_id},
+        ProjectionExpression="#s, attempts",
+        ExpressionAttributeNames={"#s": "status"},
+    )
 
 
 def executions_of(engine: Engine, process: str, run_id: str) -> list[dict[str, Any]]:
@@ -185,6 +184,8 @@ def wait_for_runs(
 ) -> None:
     """Poll until every run has finished; transaction counts only when someone watches them.
 
+    A run seen finished is not read again: its executions and counts are final.
+
     Execution status is cheap to read in-process and polled often, so a run's end is seen
     within ``poll_seconds`` (the run's measured wall time ends there); against an endpoint
     (``local serve``) each poll is a few API calls, so it polls once a second. Counting reads
@@ -193,16 +194,21 @@ def wait_for_runs(
     """
     deadline = time.monotonic() + timeout_seconds
     next_progress = time.monotonic()
+    done: dict[str, list[dict[str, Any]]] = {}
+    final: dict[str, ProcessProgress] = {}
     while True:
-        executions = {process: executions_of(engine, process, run_id) for process, run_id in runs.items()}
-        finished = all(run_done(engine, listed) for listed in executions.values())
+        running_now = {p: executions_of(engine, p, run_id) for p, run_id in runs.items() if p not in done}
+        done |= {p: listed for p, listed in running_now.items() if run_done(engine, listed)}
+        finished = len(done) == len(runs)
         if on_progress and (finished or time.monotonic() >= next_progress):
-            on_progress(
-                [
-                    progress_of(engine, process, run_id, totals[process], executions[process])
-                    for process, run_id in runs.items()
-                ]
-            )
+            line = []
+            for process, run_id in runs.items():
+                listed = done.get(process) or running_now[process]
+                progress = final.get(process) or progress_of(engine, process, run_id, totals[process], listed)
+                if process in done:
+                    final[process] = progress
+                line.append(progress)
+            on_progress(line)
             next_progress = time.monotonic() + progress_seconds
         if finished:
             return
@@ -224,7 +230,7 @@ def run_done(engine: Engine, executions: list[dict[str, Any]]) -> bool:
 def progress_of(
     engine: Engine, process: str, run_id: str, total: int, executions: list[dict[str, Any]]
 ) -> ProcessProgress:
-    items = _statuses(engine, run_id, status_only=True)
+    items = _statuses(engine, run_id)
     counts = Counter(item["status"] for item in items)
     run = engine.tables.Table(RUNS.table_name(engine.config)).get_item(Key={"run_id": run_id}).get("Item", {})
     return ProcessProgress(
@@ -240,10 +246,16 @@ def progress_of(
     )
 
 
+def run_rows(engine: Engine, run_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every HCM row of each run, read once (consistently) for the report and its invariants."""
+    return {run_id: transaction_rows(engine.tables, engine.config, [run_id]) for run_id in run_ids}
+
+
 def reconcile(
     engine: Engine,
     finance: Ledger,
     runs: dict[str, str],
+    rows: dict[str, list[dict[str, Any]]],
     seconds: float,
     faults: str,
     seed: int,
@@ -256,7 +268,7 @@ def reconcile(
     invocations = 0
     max_events = 0
     for process, run_id in runs.items():
-        items = _statuses(engine, run_id)
+        items = rows[run_id]
         posted = [i for i in items if i["status"] == TransactionStatus.POSTED.value]
         ledger_entries = [e for i in items for e in ledger_by_key.get(f"{process}:{i['transaction_id']}", [])]
         in_ledger = {e.transaction_id for e in ledger_entries}
@@ -342,17 +354,18 @@ def _reasons(items: Iterable[dict[str, Any]], status: TransactionStatus) -> dict
 
 
 def check_invariants(
-    engine: Engine, finance: Ledger, runs: dict[str, str], report: RunReport, evidence: ScenarioEvidence
+    finance: Ledger,
+    runs: dict[str, str],
+    rows: dict[str, list[dict[str, Any]]],
+    report: RunReport,
+    evidence: ScenarioEvidence,
 ) -> RunReport:
     """Attach the invariants (every run, including those the scenarios added) and the fault evidence."""
-    by_process: dict[str, list[str]] = defaultdict(list)
+    by_process: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run_id, process in runs.items():
-        by_process[process].append(run_id)
+        by_process[process] += rows[run_id]
     ledger = finance.ledger()
-    reconciliations = [
-        reconcile_rows(process, transaction_rows(engine.tables, engine.config, run_ids), ledger)
-        for process, run_ids in by_process.items()
-    ]
+    reconciliations = [reconcile_rows(process, process_rows, ledger) for process, process_rows in by_process.items()]
     stats = finance.stats()
     return report.model_copy(
         update={
@@ -412,10 +425,11 @@ def run_local(
                     wait_for_runs(engine, {process: extra_run}, {process: 0}, None, timeout_seconds)
                 driver.finish()
             elapsed = time.monotonic() - started
-            report = reconcile(engine, finance, runs, elapsed, plan.spec, seed)
+            every_run = {run_id: process for process, run_id in runs.items()} | driver.extra_runs
+            rows = run_rows(engine, every_run)
+            report = reconcile(engine, finance, runs, rows, elapsed, plan.spec, seed)
         report.alarms = monitor.report()
-        every_run = {run_id: process for process, run_id in runs.items()} | driver.extra_runs
-        return check_invariants(engine, finance, every_run, report, driver.evidence)
+        return check_invariants(finance, every_run, rows, report, driver.evidence)
 
 
 def run_remote(
@@ -446,9 +460,11 @@ def run_remote(
     for run in seeded:
         engine.start_run(run.process, run.run_id)
     wait_for_runs(engine, runs, totals, on_progress, timeout_seconds, poll_seconds=REMOTE_POLL_SECONDS)
-    report = reconcile(engine, finance, runs, time.monotonic() - started, plan.spec, seed)
+    elapsed = time.monotonic() - started
     every_run = {run_id: process for process, run_id in runs.items()}
-    return check_invariants(engine, finance, every_run, report, ScenarioEvidence())
+    rows = run_rows(engine, every_run)
+    report = reconcile(engine, finance, runs, rows, elapsed, plan.spec, seed)
+    return check_invariants(finance, every_run, rows, report, ScenarioEvidence())
 
 
 def seed_runs(
