@@ -172,8 +172,11 @@ class LocalEngine:
             )
             stack.enter_context(in_process_lambda(runtime))
             stack.enter_context(cached_json_paths())
+            # State machines first: importing and running moto's ASL parser here overlaps the
+            # DynamoDB worker's own start-up, which the first table creation would wait for.
+            machines = provision_state_machines(config)
             create_tables(config, boto3.client("dynamodb", region_name=config.region))
-            yield cls(config, runtime, provision_state_machines(config), endpoint_url=endpoint_url)
+            yield cls(config, runtime, machines, endpoint_url=endpoint_url)
 
     @property
     def metrics(self) -> MetricStore:
