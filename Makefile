@@ -8,6 +8,7 @@ NODE_STAMP := node_modules/.installed
 BENCH_NODE_STAMP := bench/node_modules/.installed
 BENCH_ARGS ?=
 FLOOR_ARGS ?=
+CLI_ARGS ?=
 ASL_OUT := build/asl
 TRANSACTIONS ?= 300
 FAULTS ?= transient
@@ -64,11 +65,13 @@ $(BENCH_NODE_STAMP): bench/package.json bench/package-lock.json
 	touch $(BENCH_NODE_STAMP)
 
 ## Benchmarks (not part of make test; figures depend on the machine's load, which every result records):
-## the engine floor side by side, then end-to-end throughput. Results land in bench/results/.
-## Quick check: make bench BENCH_ARGS=--quick FLOOR_ARGS="--items 300"
+## the engine floor side by side, end-to-end throughput, then `ledgerflow run --local` as typed.
+## Results land in bench/results/. Quick check:
+## make bench BENCH_ARGS=--quick FLOOR_ARGS="--items 300" CLI_ARGS="--transactions 1000 --repeat 1"
 bench: $(STAMP) $(BENCH_NODE_STAMP)
 	$(PY) bench/engine_floor.py $(FLOOR_ARGS)
 	$(PY) bench/throughput.py $(BENCH_ARGS)
+	$(PY) bench/cli_run.py $(CLI_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules bench/node_modules build cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -14,10 +14,10 @@ Lambda invocations and DynamoDB calls and request units per transaction, the lar
 execution's history events, and wall time, next to the machine's load average.
 
 Instrumentation, all in the case's process and none in the engine: botocore handlers added to
-``BUILTIN_HANDLERS`` (so every session gets them, including the one Powertools' idempotency
-layer creates for itself) count DynamoDB calls and estimate their request units, attributed to
-the Lambda function running on that thread (a wrapper around ``LocalLambdaRuntime.invoke``),
-and read the execution histories the runner fetches to reconcile.
+``BUILTIN_HANDLERS`` (so every session gets them, whoever creates it) count DynamoDB calls and
+estimate their request units, attributed to the Lambda function running on that thread (a
+wrapper around ``LocalLambdaRuntime.invoke``), and read the execution histories the runner
+fetches to reconcile.
 """
 
 from __future__ import annotations
