@@ -120,6 +120,7 @@ def test_fast_dynamodb_results_are_byte_for_byte_what_moto_serializes() -> None:
     """Every item operation answers the same document with and without the patch."""
     from moto import mock_aws
     from moto.core.responses import ActionResult
+    from moto.dynamodb.models.utilities import dynamo_to_dict
     from moto.dynamodb.responses import DynamoResult
 
     from orchestration.engine.moto_patch import FAST_DYNAMODB_OPERATIONS, fast_dynamodb_results
@@ -161,7 +162,9 @@ def test_fast_dynamodb_results_are_byte_for_byte_what_moto_serializes() -> None:
             status, headers, body = fast(self, context)
             name = context.operation_model.name
             if name in FAST_DYNAMODB_OPERATIONS:
-                expected_status, _, expected_body = ActionResult.execute_result(self, context)
+                # moto's own way: the plain-dict copy its DynamoResult makes, through its serializer.
+                as_moto = ActionResult(dynamo_to_dict(self.result))
+                expected_status, _, expected_body = as_moto.execute_result(context)
                 assert (status, headers["Content-Type"]) == (expected_status, "application/x-amz-json-1.0")
                 compared.append((name, json.loads(body), json.loads(expected_body)))
             return status, headers, body
@@ -181,6 +184,172 @@ def test_fast_dynamodb_results_are_byte_for_byte_what_moto_serializes() -> None:
     assert {k: v for k, v in read_back.items() if k not in ("blob", "blobs")} == {
         k: v for k, v in item.items() if k not in ("blob", "blobs")
     }
+
+
+def test_dynamodb_results_are_still_copied_where_the_fast_results_patch_expects() -> None:
+    from moto.dynamodb.responses import DynamoResult
+
+    source = inspect.getsource(DynamoResult.__init__)
+    assert "transformed_result = dynamo_to_dict(result)" in source
+    assert "super().__init__(transformed_result)" in source
+
+
+def test_results_moto_still_serializes_and_consumed_capacity_answer_as_without_the_patch() -> None:
+    """Operations outside the fast set get moto's plain-dict copy first; ReturnConsumedCapacity,
+    which moto adds to a result after it is built, reaches the fast and the slow answers alike."""
+    from moto import mock_aws
+
+    from orchestration.engine.moto_patch import fast_dynamodb_results
+
+    key = {"pk": {"S": "p"}, "sk": {"S": "s"}}
+
+    def answers() -> list[Any]:
+        client = keyed_table("S")
+        put = client.put_item(TableName="t", Item=key | {"n": {"N": "1.5"}}, ReturnConsumedCapacity="TOTAL")
+        written = client.batch_write_item(
+            RequestItems={"t": [{"PutRequest": {"Item": {"pk": {"S": "p"}, "sk": {"S": "t"}}}}]},
+            ReturnConsumedCapacity="TOTAL",
+        )
+        described = client.describe_table(TableName="t")["Table"]
+        got = client.transact_get_items(TransactItems=[{"Get": {"TableName": "t", "Key": key}}])["Responses"]
+        deleted = client.delete_item(TableName="t", Key=key, ReturnValues="ALL_OLD")["Attributes"]
+        return [
+            put["ConsumedCapacity"],
+            written["UnprocessedItems"],
+            written["ConsumedCapacity"],
+            {k: described[k] for k in ("TableName", "KeySchema", "ItemCount", "TableStatus")},
+            got,
+            deleted,
+        ]
+
+    with mock_aws():
+        plain = answers()
+    with mock_aws(), fast_dynamodb_results():
+        patched = answers()
+    assert patched == plain
+    assert plain[0] == {"TableName": "t", "CapacityUnits": 1.0}
+    assert plain[4] == [{"Item": key | {"n": {"N": "1.5"}}}] and plain[5] == key | {"n": {"N": "1.5"}}
+
+
+def test_dynamodb_request_reading_is_still_where_the_plain_json_patch_expects_it() -> None:
+    from moto.core.parse import BaseJSONParser, JSONParser
+    from moto.core.responses import BaseResponse
+    from moto.dynamodb.responses import DynamoHandler
+
+    assert "self.body = getattr(self, \"params\", {})" in inspect.getsource(DynamoHandler.call_action)
+    assert "self.parse_parameters(request)" in inspect.getsource(BaseResponse.setup_class)
+    assert "parser.parse(" in inspect.getsource(BaseResponse.parse_parameters)
+    assert "json.loads(body)" in inspect.getsource(BaseJSONParser._parse_body_as_json)
+    assert "return self._parse_shape(shape, parsed_json)" in inspect.getsource(JSONParser._parse_json_body)
+
+
+def test_the_plain_json_operations_convert_nothing_on_reading_but_attribute_value_blobs() -> None:
+    """Walk each operation's input shape: the only members moto's reading would convert (blobs,
+    timestamps, floats, renamed or document members) are AttributeValue's B and BS."""
+    import botocore.session
+
+    from orchestration.engine.moto_patch import BLOB_KEYS, PLAIN_JSON_OPERATIONS
+
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    converting: set[str] = set()
+    seen: set[str] = set()
+
+    def walk(shape: Any, where: str) -> None:
+        if shape.type_name == "structure":
+            if shape.name in seen:
+                return
+            seen.add(shape.name)
+        if shape.type_name in ("blob", "timestamp", "float", "double") or getattr(shape, "is_document_type", False):
+            converting.add(where)
+        if shape.type_name == "structure":
+            for name, member in shape.members.items():
+                if member.serialization.get("name", name) != name:
+                    converting.add(f"{where}.{name} (renamed)")
+                walk(member, f"{shape.name}.{name}")
+        elif shape.type_name == "list":
+            walk(shape.member, f"{where}[]")
+        elif shape.type_name == "map":
+            walk(shape.value, f"{where}{{}}")
+
+    for operation in PLAIN_JSON_OPERATIONS:
+        walk(model.operation_model(operation).input_shape, operation)
+    assert converting == {"AttributeValue.B", "AttributeValue.BS[]"}
+    assert BLOB_KEYS == (b'"B"', b'"BS"')
+
+
+def test_plain_json_requests_read_exactly_what_moto_reads() -> None:
+    """Real requests of every plain-JSON operation and every attribute type, each read both ways:
+    the readings agree, the shape walk is skipped, except for a body with a blob (and for other
+    operations), which moto reads itself."""
+    from moto import mock_aws
+    from moto.core.parse import JSONParser
+    from moto.core.responses import BaseResponse
+    from moto.dynamodb.responses import DynamoHandler
+
+    from orchestration.engine.moto_patch import PLAIN_JSON_OPERATIONS, plain_json_requests
+
+    item = {
+        "pk": {"S": "p"},
+        "sk": {"N": "1"},
+        "text": {"S": "journal \u00e9 \"quoted\""},
+        "amount": {"N": "1234.50"},
+        "strings": {"SS": ["a", "b"]},
+        "numbers": {"NS": ["1", "2.5"]},
+        "nested": {"M": {"list": {"L": [{"N": "1"}, {"S": "y"}, {"NULL": True}, {"BOOL": False}]}}},
+    }
+    key = {"pk": {"S": "p"}, "sk": {"N": "1"}}
+    readings: list[tuple[str, bytes, Any, Any, bool]] = []
+    walks = [0]
+    walk = JSONParser._parse_json_body
+
+    def counted_walk(self: Any, raw_body: Any, shape: Any) -> Any:
+        walks[0] += 1
+        return walk(self, raw_body, shape)
+
+    with mock_aws(), plain_json_requests():
+        patched = DynamoHandler.parse_parameters
+        assert patched is not BaseResponse.parse_parameters
+
+        def both_readings(self: Any, request: Any) -> None:
+            BaseResponse.parse_parameters(self, request)
+            theirs = self.params
+            before = walks[0]
+            with patch.object(JSONParser, "_parse_json_body", counted_walk):
+                patched(self, request)
+            readings.append((self._get_action(), request.data, theirs, self.params, walks[0] > before))
+
+        with patch.object(DynamoHandler, "parse_parameters", both_readings):
+            client = keyed_table("N")
+            client.put_item(TableName="t", Item=item, ConditionExpression="attribute_not_exists(pk)")
+            client.get_item(TableName="t", Key=key, ConsistentRead=True, ProjectionExpression="amount, nested")
+            client.update_item(
+                TableName="t",
+                Key=key,
+                UpdateExpression="SET #q = :q",
+                ExpressionAttributeNames={"#q": "q"},
+                ExpressionAttributeValues={":q": {"N": "2"}},
+                ReturnValues="ALL_NEW",
+            )
+            client.query(
+                TableName="t",
+                KeyConditionExpression="pk = :p",
+                FilterExpression="amount > :a",
+                ExpressionAttributeValues={":p": {"S": "p"}, ":a": {"N": "1"}},
+                Limit=5,
+                ExclusiveStartKey={"pk": {"S": "p"}, "sk": {"N": "0"}},
+            )
+            client.scan(TableName="t", Limit=1, Segment=0, TotalSegments=1)
+            client.batch_get_item(RequestItems={"t": {"Keys": [key], "ConsistentRead": True}})
+            client.batch_write_item(RequestItems={"t": [{"PutRequest": {"Item": item | {"sk": {"N": "2"}}}}]})
+            client.put_item(TableName="t", Item=item | {"sk": {"N": "3"}, "blob": {"B": b"\x00\xff"}})
+            client.delete_item(TableName="t", Key=key)
+            blob_row = client.get_item(TableName="t", Key={"pk": {"S": "p"}, "sk": {"N": "3"}})["Item"]
+    assert blob_row["blob"] == {"B": b"\x00\xff"}
+    assert {action for action, *_ in readings} == PLAIN_JSON_OPERATIONS | {"CreateTable"}
+    for action, body, theirs, ours, walked in readings:
+        assert ours == theirs, action
+        assert walked == (action == "CreateTable" or b'"B"' in body), action
+    assert sum(1 for *_, walked in readings if walked) == 2, "CreateTable and the put with a blob"
 
 
 def test_json_path_parsing_is_still_where_the_cache_patch_expects_it() -> None:
