@@ -10,14 +10,17 @@ in-process stubber would have answered it. The request is the one botocore signe
 the handlers, the engine and the tests see the same DynamoDB, served from another process.
 Step Functions, SNS, SSM and CloudWatch stay in-process.
 
-One request is in flight at a time, as with ``atomic_requests`` (DynamoDB applies each request
-atomically; moto's backend is not thread-safe). The calling thread waits on the socket without
-the interpreter lock, so the interpreter and the other handlers run meanwhile. The worker
-exits when the engine closes the socket, or when the engine's process dies (end of file).
+The worker answers one request at a time, as ``atomic_requests`` serves in-process ones
+(DynamoDB applies each request atomically; moto's backend is not thread-safe), in the order
+they arrive; callers on many threads send theirs without waiting for each other's answers
+(see ``DynamoDBWorker``). A waiting caller does not hold the interpreter lock, so the
+interpreter and the other handlers run meanwhile. The worker exits when told to, when the
+engine closes the socket, or when the engine's process dies (end of file).
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import socket
@@ -103,8 +106,27 @@ def _answer(stubber: BotocoreStubber, message: Message) -> tuple[str, Any]:
     return "ok", (status, dict(response_headers), _body_bytes(response_body))
 
 
+class _Pending:
+    """One request sent and not yet answered: where the reader thread leaves its answer."""
+
+    __slots__ = ("answer", "done")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.answer: tuple[str, Any] = ("error", "no answer")
+
+
 class DynamoDBWorker:
-    """The worker process and the socket to it; ``answer`` may be called from any thread."""
+    """The worker process and the socket to it; ``answer`` may be called from any thread.
+
+    Requests are pipelined: a caller sends its request and waits for its own answer, which a
+    reader thread hands over. The worker answers in the order it reads, so answers pair with
+    the requests in the order they were sent (the order of ``_pending``, appended under the
+    send lock). The worker never waits for a caller to pick an answer up: while the engine's
+    threads queue for the interpreter lock, the requests they already sent are being answered.
+    A caller interrupted while it waits (Ctrl-C) leaves its answer to be read and dropped; the
+    pairing of the others is unchanged.
+    """
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
@@ -122,59 +144,87 @@ class DynamoDBWorker:
                 stdout=subprocess.DEVNULL,
             )
         self._connection = Connection(ours.detach())
-        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._pending: collections.deque[_Pending] = collections.deque()
         self._broken: str | None = None
-        """Why the connection can no longer be trusted to pair requests with answers, once it cannot."""
+        """Why no request can be sent any more, once none can."""
+        self._reader = threading.Thread(target=self._read_answers, name="dynamodb-worker-answers", daemon=True)
+        self._reader.start()
 
     def answer(self, request: AWSPreparedRequest) -> AWSResponse:
-        """Send one request and wait for its answer; any interruption between the two ends the worker.
-
-        Requests and answers pair up by order on one connection: a caller interrupted after
-        sending (Ctrl-C, a timeout) would leave its answer for the next caller to read, so the
-        connection is closed instead and every later call raises ``WorkerFailed``.
-        """
+        """Send one request and wait for its answer."""
         message: Message = (
             request.method,
             request.url,
             {key: value if isinstance(value, str) else value.decode() for key, value in request.headers.items()},
             _body_bytes(request.body),
         )
-        with self._lock:
-            if self._broken is not None:
-                raise WorkerFailed(f"the DynamoDB worker process is no longer usable: {self._broken}")
-            try:
-                self._connection.send(message)
-                if not self._connection.poll(ANSWER_SECONDS):
-                    raise WorkerFailed(f"the DynamoDB worker did not answer within {ANSWER_SECONDS:.0f} s")
-                kind, payload = self._connection.recv()
-            except (EOFError, OSError) as exc:
-                self._break(f"it stopped (exit code {self._process.poll()}): {exc!r}")
-                raise WorkerFailed(f"the DynamoDB worker process is no longer usable: {self._broken}") from exc
-            except BaseException as exc:
-                self._break(f"a request was interrupted before its answer ({type(exc).__name__})")
-                raise
+        pending = self._send(message)
+        if not pending.done.wait(ANSWER_SECONDS):
+            # A worker that holds one request this long is hung: stop it, failing every caller.
+            self._process.kill()
+            raise WorkerFailed(f"the DynamoDB worker did not answer within {ANSWER_SECONDS:.0f} s")
+        kind, payload = pending.answer
+        if kind == "broken":
+            raise WorkerFailed(f"the DynamoDB worker process is no longer usable: {payload}")
         if kind != "ok":
             raise WorkerFailed(f"the DynamoDB worker failed {request.method} {request.url}:\n{payload}")
         status, headers, body = payload
         return AWSResponse(request.url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
 
-    def _break(self, why: str) -> None:
-        """With the lock held: stop using the connection (the worker sees end of file and exits)."""
-        self._broken = why
-        self._connection.close()
+    def _send(self, message: Message) -> _Pending:
+        pending = _Pending()
+        with self._send_lock:
+            if self._broken is not None:
+                raise WorkerFailed(f"the DynamoDB worker process is no longer usable: {self._broken}")
+            try:
+                self._connection.send(message)
+            except OSError as exc:
+                self._fail_pending(f"it stopped (exit code {self._process.poll()}): {exc!r}")
+                raise WorkerFailed(f"the DynamoDB worker process is no longer usable: {self._broken}") from exc
+            self._pending.append(pending)
+        return pending
+
+    def _read_answers(self) -> None:
+        """The reader thread: each answer to the oldest request still pending, until the worker ends."""
+        try:
+            while True:
+                answer = self._connection.recv()
+                with self._send_lock:
+                    # Empty only when its requests were failed already (the worker was stopped).
+                    pending = self._pending.popleft() if self._pending else None
+                if pending is not None:
+                    pending.answer = answer
+                    pending.done.set()
+        except (EOFError, OSError) as exc:
+            with self._send_lock:
+                self._fail_pending(f"it stopped (exit code {self._process.poll()}): {exc!r}")
+
+    def _fail_pending(self, why: str) -> None:
+        """With the send lock held: no more requests; every caller still waiting gets ``why``."""
+        if self._broken is None:
+            self._broken = why
+        while self._pending:
+            pending = self._pending.popleft()
+            pending.answer = ("broken", self._broken)
+            pending.done.set()
 
     def close(self) -> None:
-        """Tell the worker to stop and wait for it; later calls raise ``WorkerFailed``."""
-        with self._lock:
+        """Tell the worker to stop once it has answered what was sent; later calls raise ``WorkerFailed``."""
+        with self._send_lock:
             if self._broken is None:
+                self._broken = "it was stopped with the engine"
                 with suppress(OSError):
                     self._connection.send(None)
-                self._break("it was stopped with the engine")
         try:
             self._process.wait(STOP_SECONDS)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        self._reader.join(STOP_SECONDS)
+        with self._send_lock:
+            self._fail_pending(self._broken)
+        self._connection.close()
 
 
 @contextmanager

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import json
+import os
+import socket
 import threading
 from typing import Any
 
@@ -112,26 +115,68 @@ def test_the_worker_exits_when_the_engine_side_of_the_socket_closes() -> None:
     """What happens when the engine's process dies: the worker reads end of file and exits."""
     with mock_aws(), dynamodb_in_worker() as worker:
         boto3.client("dynamodb", region_name=REGION).list_tables()
-        worker._connection.close()
+        # The socket itself shut down, as the kernel does for a process that died.
+        with socket.socket(fileno=os.dup(worker._connection.fileno())) as ours:
+            ours.shutdown(socket.SHUT_RDWR)
         assert worker._process.wait(10) == 0
+        with pytest.raises(WorkerFailed, match="no longer usable: it stopped"):
+            boto3.client("dynamodb", region_name=REGION).list_tables()
 
 
-def test_an_interrupted_request_never_hands_its_answer_to_the_next(worker: Any, config: Any) -> None:
+def test_an_abandoned_request_never_hands_its_answer_to_the_next(worker: Any, config: Any) -> None:
+    """A caller interrupted while it waits (Ctrl-C) leaves its answer behind: it is read and dropped."""
     client = boto3.client("dynamodb", region_name=REGION)
     client.create_table(**TRANSACTIONS.create_table_kwargs(config))
-    connection = worker._connection
-    real_recv = connection.recv
+    sent = []
+    real_send = worker._send
 
-    def interrupted() -> Any:
-        connection.recv = real_recv
+    def send_and_abandon(message: Any) -> Any:
+        sent.append(real_send(message))
         raise KeyboardInterrupt
 
-    connection.recv = interrupted
+    worker._send = send_and_abandon
     with pytest.raises(KeyboardInterrupt):
         client.describe_table(TableName=TRANSACTIONS.table_name(config))
-    with pytest.raises(WorkerFailed, match="interrupted before its answer"):
-        client.list_tables()
-    assert worker._process.wait(10) == 0, "the worker saw the connection close and stopped"
+    worker._send = real_send
+    assert client.list_tables()["TableNames"] == [TRANSACTIONS.table_name(config)]
+    [abandoned] = sent
+    assert abandoned.done.wait(10)
+    kind, (status, _, body) = abandoned.answer
+    assert (kind, status, json.loads(body)["Table"]["TableName"]) == ("ok", 200, TRANSACTIONS.table_name(config))
+
+
+def test_requests_from_many_threads_are_in_flight_together_and_each_gets_its_own_answer(
+    worker: Any, config: Any
+) -> None:
+    """Pipelined: the worker holds several requests at once (sent before any was answered)."""
+    boto3.client("dynamodb", region_name=REGION).create_table(**TRANSACTIONS.create_table_kwargs(config))
+    table = boto3.resource("dynamodb", region_name=REGION).Table(TRANSACTIONS.table_name(config))
+    for i in range(8):
+        table.put_item(Item={"run_id": f"r{i}", "transaction_id": "t", "n": i})
+    most_pending = [0]
+    real_send = worker._send
+
+    def counting(message: Any) -> Any:
+        pending = real_send(message)
+        most_pending[0] = max(most_pending[0], len(worker._pending))
+        return pending
+
+    worker._send = counting
+    start = threading.Barrier(8)
+    found: dict[int, Any] = {}
+
+    def read(i: int) -> None:
+        start.wait(10)
+        for _ in range(20):
+            found[i] = table.get_item(Key={"run_id": f"r{i}", "transaction_id": "t"})["Item"]["n"]
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert found == {i: i for i in range(8)}
+    assert most_pending[0] > 1, "requests were sent while others were still being answered"
 
 
 def test_a_failure_inside_the_worker_comes_back_with_its_trace_and_the_worker_serves_on(worker: Any) -> None:
