@@ -173,30 +173,47 @@ class DynamoDBWorker:
         return AWSResponse(request.url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
 
     def _send(self, message: Message) -> _Pending:
+        """Queue the caller's slot, then send: the slot is in place before its answer can arrive.
+
+        A send that does not complete (the worker died, or Ctrl-C between a large message's
+        header and body) may leave the stream cut mid-message, so it ends the worker.
+        """
         pending = _Pending()
         with self._send_lock:
             if self._broken is not None:
                 raise WorkerFailed(f"the DynamoDB worker process is no longer usable: {self._broken}")
+            self._pending.append(pending)
             try:
                 self._connection.send(message)
-            except OSError as exc:
-                self._fail_pending(f"it stopped (exit code {self._process.poll()}): {exc!r}")
-                raise WorkerFailed(f"the DynamoDB worker process is no longer usable: {self._broken}") from exc
-            self._pending.append(pending)
+            except BaseException as exc:
+                self._process.kill()
+                self._fail_pending(f"a request could not be sent whole ({exc!r})")
+                if isinstance(exc, OSError):
+                    raise WorkerFailed(f"the DynamoDB worker process is no longer usable: {self._broken}") from exc
+                raise
         return pending
 
     def _read_answers(self) -> None:
-        """The reader thread: each answer to the oldest request still pending, until the worker ends."""
+        """The reader thread: each answer to the oldest request still pending, until the worker ends.
+
+        It never takes the send lock while the worker runs: a sender may hold it, blocked on a
+        full socket, until the worker reads on, and the worker may be blocked sending the next
+        answer until this thread reads it.
+        """
         try:
             while True:
                 answer = self._connection.recv()
-                with self._send_lock:
-                    # Empty only when its requests were failed already (the worker was stopped).
-                    pending = self._pending.popleft() if self._pending else None
-                if pending is not None:
-                    pending.answer = answer
-                    pending.done.set()
-        except (EOFError, OSError) as exc:
+                try:
+                    pending = self._pending.popleft()
+                except IndexError:
+                    continue  # its caller was failed already (the worker was being stopped)
+                pending.answer = answer
+                pending.done.set()
+        except BaseException as exc:
+            if not isinstance(exc, EOFError | OSError):
+                # Not the worker's end: the stream cannot be read on, so the worker is stopped
+                # (a sender blocked on a full socket then fails instead of waiting for it).
+                self._process.kill()
             with self._send_lock:
                 self._fail_pending(f"it stopped (exit code {self._process.poll()}): {exc!r}")
 

@@ -23,11 +23,13 @@ leaves that copy to the operations moto still serializes itself (a fifth of a Qu
 
 moto reads each DynamoDB request by walking the operation's input shape over the ``json.loads``
 of its body (a fifth of a 25-row BatchWriteItem's time). For the item operations that walk
-changes nothing but blobs, which it base64-decodes, and the only blobs their input shapes hold
-are an attribute value's ``B`` and ``BS``: ``plain_json_requests`` hands moto the ``json.loads``
-of a body with neither key, and moto's own reading of any other. The guard test walks the
-operations' input shapes for anything else the walk would convert, and compares both readings
-of real requests of every attribute type.
+changes only what botocore never sends (``null`` and unknown members, which it drops; numbers
+in strings where an integer belongs) and blobs, which it base64-decodes, and the only blobs
+their input shapes hold are an attribute value's ``B`` and ``BS``. ``plain_json_requests``
+hands moto the ``json.loads`` of a body with none of these, and leaves any other to moto's
+walk. The guard test walks the operations' input shapes for anything else the walk would
+convert (integers only at the top level, where they are checked), and compares both readings
+of real requests of every attribute type and of requests only a hand-made client would send.
 
 moto's ``Table.query`` walks every item of the table, sorts the partition with ``DynamoType``
 comparisons and compares each item before the ``ExclusiveStartKey`` again, so paging through
@@ -78,6 +80,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import botocore.session
 import moto
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from moto.core.botocore_stubber import BotocoreStubber
@@ -102,9 +105,10 @@ PLAIN_JSON_OPERATIONS = frozenset(
     {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem"}
 )
 """The item operations whose input shapes convert nothing on reading but attribute values' blobs."""
-BLOB_KEYS = (b'"B"', b'"BS"')
-"""An attribute value's blob members as they appear in a request body (any other ``"B"`` string only
-makes a body go the long way)."""
+LONG_WAY_MARKS = (b'"B"', b'"BS"', b"\\u", b"null")
+"""Bodies holding any of these are read by moto's walk: an attribute value's blob members (any
+other ``"B"`` string only costs the long way), an escape that could spell one, and ``null``
+members (the walk drops them)."""
 JSON_1_0 = "application/x-amz-json-1.0"
 JSON_PATH_CACHE_SIZE = 4096
 """Distinct JSONPath strings kept parsed: the definition's paths number in the dozens."""
@@ -209,6 +213,14 @@ def fast_dynamodb_results() -> Iterator[None]:
         yield
 
 
+@functools.cache
+def _top_level_members(operation: str) -> tuple[frozenset[str], frozenset[str]]:
+    """An operation's request members, and those of them that are integers (the walk converts those)."""
+    shape = botocore.session.get_session().get_service_model("dynamodb").operation_model(operation).input_shape
+    members = shape.members if shape is not None else {}
+    return frozenset(members), frozenset(n for n, m in members.items() if m.type_name in ("integer", "long"))
+
+
 @contextmanager
 def plain_json_requests() -> Iterator[None]:
     """Read DynamoDB item requests with ``json.loads`` where moto's shape walk reads the same (see module docstring)."""
@@ -216,12 +228,19 @@ def plain_json_requests() -> Iterator[None]:
 
     def parse_parameters(self: DynamoHandler, request: Any) -> None:
         body = request.data
-        if self._get_action() not in PLAIN_JSON_OPERATIONS or any(key in body for key in BLOB_KEYS):
+        action = self._get_action()
+        if action not in PLAIN_JSON_OPERATIONS or any(mark in body for mark in LONG_WAY_MARKS):
             return original(self, request)
         try:
-            self.params = json.loads(body) if body else {}
+            params = json.loads(body) if body else {}
         except ValueError:
-            original(self, request)
+            return original(self, request)
+        members, integers = _top_level_members(action)
+        if not isinstance(params, dict) or not params.keys() <= members:
+            return original(self, request)  # the walk drops members it does not know
+        if any(not isinstance(params[name], int) for name in integers & params.keys()):
+            return original(self, request)  # the walk turns "5" into 5
+        self.params = params
         return None
 
     with replaced(DynamoHandler, "parse_parameters", parse_parameters):

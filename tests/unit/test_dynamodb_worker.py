@@ -5,8 +5,10 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import pickle
 import socket
 import threading
+import time
 from typing import Any
 
 import boto3
@@ -19,6 +21,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.dynamodb.models import dynamodb_backends
 
+from orchestration.engine import dynamodb_worker
 from orchestration.engine.dynamodb_worker import WorkerFailed, dynamodb_in_worker, is_dynamodb
 from orchestration.engine.moto_patch import atomic_requests
 from orchestration.tables import TRANSACTIONS
@@ -143,6 +146,86 @@ def test_an_abandoned_request_never_hands_its_answer_to_the_next(worker: Any, co
     assert abandoned.done.wait(10)
     kind, (status, _, body) = abandoned.answer
     assert (kind, status, json.loads(body)["Table"]["TableName"]) == ("ok", 200, TRANSACTIONS.table_name(config))
+
+
+def test_a_send_cut_short_ends_the_worker_instead_of_shifting_the_answers(worker: Any, config: Any) -> None:
+    """Ctrl-C during a send (after it, or between a large message's header and body): the stream
+    cannot be trusted to pair answers with callers, so the worker is stopped and says why."""
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(**TRANSACTIONS.create_table_kwargs(config))
+    connection = worker._connection
+    real_send = connection.send
+
+    def send_then_interrupted(message: Any) -> None:
+        real_send(message)
+        connection.send = real_send
+        raise KeyboardInterrupt
+
+    connection.send = send_then_interrupted
+    with pytest.raises(KeyboardInterrupt):
+        client.describe_table(TableName=TRANSACTIONS.table_name(config))
+    with pytest.raises(WorkerFailed, match="could not be sent whole"):
+        client.list_tables()
+
+
+def test_an_unreadable_answer_fails_the_waiting_caller_at_once(worker: Any) -> None:
+    client = boto3.client("dynamodb", region_name=REGION)
+
+    def unreadable() -> Any:
+        while not worker._pending:
+            time.sleep(0.01)
+        raise pickle.UnpicklingError("truncated")
+
+    worker._connection.recv = unreadable
+    client.list_tables()  # answered by the read already under way; the next read is unreadable
+    started = time.monotonic()
+    with pytest.raises(WorkerFailed, match="UnpicklingError"):
+        client.list_tables()
+    assert time.monotonic() - started < 30, "not after the 300 s answer timeout"
+    assert worker._process.wait(10) != 0, "the worker was stopped"
+
+
+def test_large_requests_and_large_answers_crossing_do_not_deadlock(
+    worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests and answers larger than the socket's buffer, both ways at once: a sender blocked
+    on a full socket must not stop the answers being read."""
+    monkeypatch.setattr(dynamodb_worker, "ANSWER_SECONDS", 20)
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(
+        TableName="big",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for i in range(3):
+        client.put_item(TableName="big", Item={"k": {"S": str(i)}, "v": {"S": "x" * 300_000}})
+    errors: list[str] = []
+    done = [0]
+    until = time.monotonic() + 2
+
+    def scan(c: Any) -> None:
+        c.scan(TableName="big")
+
+    def put(c: Any) -> None:
+        c.put_item(TableName="big", Item={"k": {"S": "w"}, "v": {"S": "y" * 350_000}})
+
+    def loop(call: Any) -> None:
+        own = boto3.client("dynamodb", region_name=REGION)
+        try:
+            while time.monotonic() < until:
+                call(own)
+                done[0] += 1
+        except Exception as exc:
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=loop, args=(call,)) for call in (scan, scan, scan, put, put)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert not any(thread.is_alive() for thread in threads), "a request never got its answer"
+    assert errors == [] and done[0] > 10
 
 
 def test_requests_from_many_threads_are_in_flight_together_and_each_gets_its_own_answer(

@@ -245,22 +245,26 @@ def test_dynamodb_request_reading_is_still_where_the_plain_json_patch_expects_it
 
 def test_the_plain_json_operations_convert_nothing_on_reading_but_attribute_value_blobs() -> None:
     """Walk each operation's input shape: the only members moto's reading would convert (blobs,
-    timestamps, floats, renamed or document members) are AttributeValue's B and BS."""
+    timestamps, floats, renamed or document members) are AttributeValue's B and BS, and its
+    integers are top-level members, which the patch checks are integers."""
     import botocore.session
 
-    from orchestration.engine.moto_patch import BLOB_KEYS, PLAIN_JSON_OPERATIONS
+    from orchestration.engine.moto_patch import LONG_WAY_MARKS, PLAIN_JSON_OPERATIONS
 
     model = botocore.session.get_session().get_service_model("dynamodb")
     converting: set[str] = set()
+    nested_integers: set[str] = set()
     seen: set[str] = set()
 
-    def walk(shape: Any, where: str) -> None:
+    def walk(shape: Any, where: str, top_level: bool = False) -> None:
         if shape.type_name == "structure":
             if shape.name in seen:
                 return
             seen.add(shape.name)
         if shape.type_name in ("blob", "timestamp", "float", "double") or getattr(shape, "is_document_type", False):
             converting.add(where)
+        if shape.type_name in ("integer", "long") and not top_level:
+            nested_integers.add(where)
         if shape.type_name == "structure":
             for name, member in shape.members.items():
                 if member.serialization.get("name", name) != name:
@@ -272,9 +276,54 @@ def test_the_plain_json_operations_convert_nothing_on_reading_but_attribute_valu
             walk(shape.value, f"{where}{{}}")
 
     for operation in PLAIN_JSON_OPERATIONS:
-        walk(model.operation_model(operation).input_shape, operation)
+        for name, member in model.operation_model(operation).input_shape.members.items():
+            walk(member, f"{operation}.{name}", top_level=True)
     assert converting == {"AttributeValue.B", "AttributeValue.BS[]"}
-    assert BLOB_KEYS == (b'"B"', b'"BS"')
+    assert nested_integers == set()
+    assert LONG_WAY_MARKS[:2] == (b'"B"', b'"BS"')
+
+
+def test_requests_only_a_hand_made_client_sends_are_read_by_moto_itself() -> None:
+    """null members, numbers in strings, an escaped blob key: the same answers as moto alone."""
+    import contextlib
+
+    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.compat import HTTPHeaders
+    from moto import mock_aws
+    from moto.core.models import botocore_stubber
+
+    from orchestration.engine.moto_patch import plain_json_requests
+
+    query = '"TableName":"t","KeyConditionExpression":"pk = :p","ExpressionAttributeValues":{":p":{"S":"p"}}'
+    cases = [
+        ("Query", "{" + query + ',"ScanIndexForward":null}'),
+        ("PutItem", '{"TableName":"t","Item":{"pk":{"S":"p"},"sk":{"N":"9"}},"ReturnValues":null}'),
+        ("GetItem", '{"TableName":"t","Key":{"pk":{"S":"p"},"sk":{"N":"1"}},"ReturnConsumedCapacity":null}'),
+        ("Query", "{" + query + ',"Limit":"1"}'),
+        ("Query", "{" + query + ',"NoSuchMember":1}'),
+        ("PutItem", '{"TableName":"t","Item":{"pk":{"S":"b"},"sk":{"N":"1"},"bin":{"\\u0042":"AAEC"}}}'),
+        ("GetItem", '{"TableName":"t","Key":{"pk":{"S":"b"},"sk":{"N":"1"}}}'),
+    ]
+
+    def answers(patched: bool) -> list[Any]:
+        got = []
+        with mock_aws(), (plain_json_requests() if patched else contextlib.nullcontext()):
+            client = keyed_table("N")
+            for sk in ("1", "2", "3"):
+                client.put_item(TableName="t", Item={"pk": {"S": "p"}, "sk": {"N": sk}})
+            for operation, body in cases:
+                headers = HTTPHeaders()
+                headers["X-Amz-Target"] = f"DynamoDB_20120810.{operation}"
+                headers["Content-Type"] = "application/x-amz-json-1.0"
+                url = "https://dynamodb.us-east-1.amazonaws.com/"
+                request = AWSPreparedRequest("POST", url, headers, body.encode(), stream_output=False)
+                status, _, answer = botocore_stubber.process_request(request)
+                got.append((status, json.loads(answer)))
+        return got
+
+    alone, patched = answers(False), answers(True)
+    assert patched == alone
+    assert alone[3][1]["Count"] == 1, "Limit \"1\" read as 1"
 
 
 def test_plain_json_requests_read_exactly_what_moto_reads() -> None:
@@ -348,8 +397,8 @@ def test_plain_json_requests_read_exactly_what_moto_reads() -> None:
     assert {action for action, *_ in readings} == PLAIN_JSON_OPERATIONS | {"CreateTable"}
     for action, body, theirs, ours, walked in readings:
         assert ours == theirs, action
-        assert walked == (action == "CreateTable" or b'"B"' in body), action
-    assert sum(1 for *_, walked in readings if walked) == 2, "CreateTable and the put with a blob"
+        assert walked == (action == "CreateTable" or b'"B"' in body or b"\\u" in body), action
+    assert sum(1 for *_, walked in readings if not walked) >= 6, "most bodies took the plain way"
 
 
 def test_json_path_parsing_is_still_where_the_cache_patch_expects_it() -> None:
