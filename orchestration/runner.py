@@ -246,9 +246,21 @@ def progress_of(
     )
 
 
-def run_rows(engine: Engine, run_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """Every HCM row of each run, read once (consistently) for the report and its invariants."""
-    return {run_id: transaction_rows(engine.tables, engine.config, [run_id]) for run_id in run_ids}
+def report_runs(
+    engine: Engine,
+    finance: Ledger,
+    runs: dict[str, str],
+    every_run: dict[str, str],
+    seconds: float,
+    faults: str,
+    seed: int,
+    evidence: ScenarioEvidence,
+) -> RunReport:
+    """The report of ``runs`` with the invariants of ``every_run`` (run id -> process), from one
+    consistent read of each run's rows."""
+    rows = {run_id: transaction_rows(engine.tables, engine.config, [run_id]) for run_id in every_run}
+    report = reconcile(engine, finance, runs, rows, seconds, faults, seed)
+    return check_invariants(finance, every_run, rows, report, evidence)
 
 
 def reconcile(
@@ -426,10 +438,9 @@ def run_local(
                 driver.finish()
             elapsed = time.monotonic() - started
             every_run = {run_id: process for process, run_id in runs.items()} | driver.extra_runs
-            rows = run_rows(engine, every_run)
-            report = reconcile(engine, finance, runs, rows, elapsed, plan.spec, seed)
+            report = report_runs(engine, finance, runs, every_run, elapsed, plan.spec, seed, driver.evidence)
         report.alarms = monitor.report()
-        return check_invariants(finance, every_run, rows, report, driver.evidence)
+        return report
 
 
 def run_remote(
@@ -462,9 +473,7 @@ def run_remote(
     wait_for_runs(engine, runs, totals, on_progress, timeout_seconds, poll_seconds=REMOTE_POLL_SECONDS)
     elapsed = time.monotonic() - started
     every_run = {run_id: process for process, run_id in runs.items()}
-    rows = run_rows(engine, every_run)
-    report = reconcile(engine, finance, runs, rows, elapsed, plan.spec, seed)
-    return check_invariants(finance, every_run, rows, report, ScenarioEvidence())
+    return report_runs(engine, finance, runs, every_run, elapsed, plan.spec, seed, ScenarioEvidence())
 
 
 def seed_runs(

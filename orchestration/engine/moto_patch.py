@@ -80,11 +80,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import botocore.session
 import moto
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.responses import ActionContext, ActionResult
+from moto.core.utils import get_service_model
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
@@ -216,7 +216,7 @@ def fast_dynamodb_results() -> Iterator[None]:
 @functools.cache
 def _top_level_members(operation: str) -> tuple[frozenset[str], frozenset[str]]:
     """An operation's request members, and those of them that are integers (the walk converts those)."""
-    shape = botocore.session.get_session().get_service_model("dynamodb").operation_model(operation).input_shape
+    shape = get_service_model("dynamodb").operation_model(operation).input_shape
     members = shape.members if shape is not None else {}
     return frozenset(members), frozenset(n for n, m in members.items() if m.type_name in ("integer", "long"))
 
