@@ -42,7 +42,10 @@ def test_transient_error_then_success_posts_once_and_counts_the_attempt(local_sy
     system.gates.set("expense_report", open_=True, reason="test")
     system.seed("expense_report", "recovers", 6)
     arn = system.engine.start_run("expense_report", "recovers")
-    wait_until(lambda: system.finance.stats().faults_injected["throttle"] >= 6, timeout=30)
+    # One request per chunk: wait for the first throttled attempt. (Waiting for six faults was
+    # one per line when lines were posted one by one; with batch posts it meant the sixth of
+    # seven attempts, leaving one retry interval for this thread to switch throttling off.)
+    wait_until(lambda: system.finance.stats().faults_injected["throttle"] >= 1, timeout=30)
     system.finance.faults.throttle_rate = 0.0
     assert wait_for_execution(system.engine, arn)["status"] == "SUCCEEDED"
     items = system.transactions("recovers")
