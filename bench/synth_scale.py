@@ -32,9 +32,7 @@ from orchestration.infra.scale import (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="dev", help="base configuration (config/<env>.yaml)")
     parser.add_argument("--processes", type=int, nargs="+", default=[10, 50, 200])
     args = parser.parse_args(argv)

@@ -27,9 +27,7 @@ def check_gate(state: RunState) -> RunState:
     if is_open:
         if state.pauses:
             clear_pause_token(state.run_id)
-            logger.info(
-                "gate reopened, resuming", extra={"business_process": state.process, "run_id": state.run_id}
-            )
+            logger.info("gate reopened, resuming", extra={"business_process": state.process, "run_id": state.run_id})
         update_run(state.run_id, status="running")
         return state.model_copy(update={"gate_open": True, "settings": settings, "pauses": 0})
     if state.pauses >= settings.max_pauses:

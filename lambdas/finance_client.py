@@ -189,6 +189,8 @@ class _BatchItem(BaseModel):
 
 class _BatchResponse(BaseModel):
     results: list[_BatchItem]
+
+
 class LedgerRecord(BaseModel):
     """An entry the ledger holds under an idempotency key (``GET /journal-entries/{key}``).
 

@@ -32,9 +32,7 @@ class ProcessSettings(StrictModel):
     batch_size: int = Field(ge=1, le=1000, description="max transaction UUIDs per GetTransactions call")
     chunk_size: int = Field(ge=1, le=100, description="transactions carried by one Map item")
     max_concurrency: int = Field(ge=1, le=40, description="Map MaxConcurrency toward the finance system")
-    pause_interval_seconds: int = Field(
-        ge=1, le=86_400, description="re-check interval while the gate is closed"
-    )
+    pause_interval_seconds: int = Field(ge=1, le=86_400, description="re-check interval while the gate is closed")
     max_pauses: int = Field(ge=1, le=10_000, description="pause intervals before the run gives up")
     max_batches_per_execution: int = Field(ge=1, le=1000, description="batches before continuing anew")
     finance_ledger: str = Field(min_length=1)

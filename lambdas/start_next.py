@@ -37,15 +37,11 @@ def _stepfunctions() -> Any:
 
 def start_next(event: StartNextEvent) -> str:
     state = event.state
-    follow = RunInput(
-        process=state.process, run_id=state.run_id, cursor=state.cursor, sequence=state.sequence + 1
-    )
+    follow = RunInput(process=state.process, run_id=state.run_id, cursor=state.cursor, sequence=state.sequence + 1)
     name = execution_name(state.run_id, follow.sequence)
     client = _stepfunctions()
     try:
-        client.start_execution(
-            stateMachineArn=event.state_machine_arn, name=name, input=follow.model_dump_json()
-        )
+        client.start_execution(stateMachineArn=event.state_machine_arn, name=name, input=follow.model_dump_json())
     except client.exceptions.ExecutionAlreadyExists:
         logger.info("continuation already started", extra={"execution": name})
     return name

@@ -312,9 +312,7 @@ def alarm_catalog(config: EnvironmentConfig, *, account: str, partition: str = "
             scope="all processes",
             runbook="The oldest pending transaction is older than expected: look for a paused gate, a failed "
             "execution or a run that was never started (runs table, status pending).",
-            metrics=(
-                MetricRef(NAMESPACE, "OldestPendingAgeSeconds", _dims(service=SERVICE), Statistic.MAXIMUM),
-            ),
+            metrics=(MetricRef(NAMESPACE, "OldestPendingAgeSeconds", _dims(service=SERVICE), Statistic.MAXIMUM),),
             threshold=settings.oldest_pending_age_seconds,
             period_seconds=period,
             evaluation_periods=2,
@@ -454,9 +452,7 @@ class AlarmEvaluator:
         current = points[-1] if points[-1] is not None or state is State.OK else (present[-1] if present else None)
         return Evaluation(state, current, self._reason(spec, points, breaching, state, now))
 
-    def _reason(
-        self, spec: AlarmSpec, points: list[float | None], breaching: int, state: State, now: float
-    ) -> str:
+    def _reason(self, spec: AlarmSpec, points: list[float | None], breaching: int, state: State, now: float) -> str:
         """CloudWatch's NewStateReason wording: the notifier reads the current value from its brackets."""
         width = self.wall_period(spec)
         end = self.started + math.floor((now - self.started) / width - self.grace) * width

@@ -115,13 +115,9 @@ class AlarmSettings(Model):
     period_seconds: int = Field(default=300, ge=60, le=86_400, multiple_of=60, description="alarm period")
     health_check_minutes: int = Field(default=1, ge=1, le=60, description="health check schedule")
     transactions_failed: int = Field(default=1, ge=1, description="failed transactions per period, per process")
-    transactions_rejected: int = Field(
-        default=10, ge=1, description="rejected transactions per period, per process"
-    )
+    transactions_rejected: int = Field(default=10, ge=1, description="rejected transactions per period, per process")
     gate_paused_too_long: int = Field(default=1, ge=1, description="runs given up on a closed gate per period")
-    oldest_pending_age_seconds: int = Field(
-        default=7200, ge=60, description="age of the oldest pending transaction"
-    )
+    oldest_pending_age_seconds: int = Field(default=7200, ge=60, description="age of the oldest pending transaction")
     lambda_errors: int = Field(default=1, ge=1, description="errors per period of a function that never raises")
     retried_error_rate_percent: float = Field(
         default=50, gt=0, le=100, description="error rate of a function that raises for Step Functions Retry"

@@ -36,13 +36,9 @@ class FunctionSpec:
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec(
-        "check-gate", "check_gate", "CheckGateFunctionArn", reads=("GATES_TABLE",), writes=("RUNS_TABLE",)
-    ),
+    FunctionSpec("check-gate", "check_gate", "CheckGateFunctionArn", reads=("GATES_TABLE",), writes=("RUNS_TABLE",)),
     FunctionSpec("wait-for-gate", "wait_for_gate", "WaitForGateFunctionArn", writes=("RUNS_TABLE",)),
-    FunctionSpec(
-        "get-transactions", "get_transactions", "GetTransactionsFunctionArn", reads=("TRANSACTIONS_TABLE",)
-    ),
+    FunctionSpec("get-transactions", "get_transactions", "GetTransactionsFunctionArn", reads=("TRANSACTIONS_TABLE",)),
     FunctionSpec(
         "post-to-finance",
         "post_to_finance",
@@ -73,9 +69,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         timeout_seconds=120,
     ),
     FunctionSpec("start-next", "start_next", "StartNextFunctionArn", starts_executions=True),
-    FunctionSpec(
-        "start-run", "start_run", stream_source="RUNS_TABLE", starts_executions=True, routes_runs=True
-    ),
+    FunctionSpec("start-run", "start_run", stream_source="RUNS_TABLE", starts_executions=True, routes_runs=True),
 )
 
 TASK_FUNCTIONS: tuple[FunctionSpec, ...] = tuple(spec for spec in FUNCTIONS if spec.placeholder)

@@ -62,9 +62,9 @@ class GateStore:
         self._audit = audit_table
 
     def get(self, process: str) -> Gate:
-        item = self._client.get_item(
-            TableName=self._gates, Key={"process": {"S": process}}, ConsistentRead=True
-        ).get("Item")
+        item = self._client.get_item(TableName=self._gates, Key={"process": {"S": process}}, ConsistentRead=True).get(
+            "Item"
+        )
         if item is None:
             return Gate(process=process, open=False, exists=False, reason="no gate row: treated as closed")
         return Gate(
@@ -146,9 +146,7 @@ class GateStore:
                     continue
                 raise
             return Gate(exists=True, **{k: v for k, v in gate.items() if k != "process"}, process=process)
-        raise GateConflict(
-            f"gate {process} changed {MAX_CONFLICT_RETRIES} times while writing; nothing written"
-        )
+        raise GateConflict(f"gate {process} changed {MAX_CONFLICT_RETRIES} times while writing; nothing written")
 
     def history(self, process: str) -> list[AuditRecord]:
         records: list[AuditRecord] = []

@@ -65,4 +65,3 @@ def serve(config: EnvironmentConfig, *, port: int, faults: FaultProfile, seed: i
         ssm = boto3.client("ssm", region_name=config.region)
         ssm.put_parameter(Name=finance_url_parameter(config), Value=finance.url, Type="String", Overwrite=True)
         yield Served(engine=engine, finance=finance, endpoint_url=str(engine.endpoint_url))
-

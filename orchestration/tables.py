@@ -57,9 +57,7 @@ class TableSpec:
             "TableName": self.table_name(config),
             "BillingMode": "PAY_PER_REQUEST",
             "KeySchema": schema(self.partition_key, self.sort_key),
-            "AttributeDefinitions": [
-                {"AttributeName": n, "AttributeType": "S"} for n in self.key_attributes()
-            ],
+            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in self.key_attributes()],
             "SSESpecification": {"Enabled": True},
         }
         if self.stream_view:
@@ -77,9 +75,7 @@ class TableSpec:
 
 
 GATES = TableSpec("GatesTable", "gates", "GATES_TABLE", partition_key="process")
-GATE_AUDIT = TableSpec(
-    "GateAuditTable", "gate-audit", "GATE_AUDIT_TABLE", partition_key="process", sort_key="audit_id"
-)
+GATE_AUDIT = TableSpec("GateAuditTable", "gate-audit", "GATE_AUDIT_TABLE", partition_key="process", sort_key="audit_id")
 RUNS = TableSpec(
     "RunsTable",
     "runs",

@@ -165,9 +165,7 @@ def send_aws_test(config: EnvironmentConfig) -> tuple[str, list[dict[str, Any]]]
     """Publish the test document to the deployed alarm topic: the notifier formats and forwards it."""
     session = boto3.session.Session(region_name=config.region)
     account = config.account or str(session.client("sts").get_caller_identity()["Account"])
-    alarm_topic, notification_topic = (
-        f"arn:aws:sns:{config.region}:{account}:{name}" for name in topic_names(config)
-    )
+    alarm_topic, notification_topic = (f"arn:aws:sns:{config.region}:{account}:{name}" for name in topic_names(config))
     sns = session.client("sns")
     response = sns.publish(TopicArn=alarm_topic, Message=json.dumps(test_message(config, account)))
     subscribers = sns.list_subscriptions_by_topic(TopicArn=notification_topic)["Subscriptions"]

@@ -33,6 +33,7 @@ def out() -> Console:
     """A console for stdout: the terminal's width, or wide enough for whole rows in a pipe."""
     return Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
 
+
 EnvOption = Annotated[
     str, typer.Option("--env", envvar="LEDGERFLOW_ENV", help="configuration environment: config/<env>.yaml")
 ]

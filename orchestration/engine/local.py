@@ -151,9 +151,7 @@ class LocalEngine:
         with ExitStack() as stack:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ledgerflow-")))
             processes_file = workdir / "processes.json"
-            processes_file.write_text(
-                json.dumps({name: s.model_dump() for name, s in config.all_settings().items()})
-            )
+            processes_file.write_text(json.dumps({name: s.model_dump() for name, s in config.all_settings().items()}))
             stack.enter_context(patched_environ(lambda_environment(config, finance_url, processes_file)))
             endpoint_url = None
             if port is None:

@@ -29,9 +29,7 @@ class DataStack(Stack):
     protection; otherwise they are destroyed with the stack (dev environments).
     """
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         self.table_key = kms.Key(
@@ -67,9 +65,7 @@ class DataStack(Stack):
         for index in spec.indexes:
             table.add_global_secondary_index(
                 index_name=index.name,
-                partition_key=dynamodb.Attribute(
-                    name=index.partition_key, type=dynamodb.AttributeType.STRING
-                ),
+                partition_key=dynamodb.Attribute(name=index.partition_key, type=dynamodb.AttributeType.STRING),
                 sort_key=_key(index.sort_key),
                 projection_type=dynamodb.ProjectionType.ALL,
             )

@@ -84,9 +84,7 @@ class MonitoringStack(Stack):
             )
         )
         self.topic = self._topic("AlarmTopic", "alarms", f"ledgerflow {config.environment} alarms")
-        self.notification_topic = self._topic(
-            "NotificationTopic", "notifications", f"ledgerflow {config.environment}"
-        )
+        self.notification_topic = self._topic("NotificationTopic", "notifications", f"ledgerflow {config.environment}")
         for address in config.notifications.email:
             self.notification_topic.add_subscription(subscriptions.EmailSubscription(address))
         for number in config.notifications.sms:
@@ -200,9 +198,7 @@ class MonitoringStack(Stack):
                     resources=[naming.secret_arn(self, config.finance.token_secret_name)],
                 )
             )
-        function = self._function(
-            HEALTH_CHECK, code, layer, function_environment(config, HEALTH_CHECK), statements
-        )
+        function = self._function(HEALTH_CHECK, code, layer, function_environment(config, HEALTH_CHECK), statements)
         events.Rule(
             self,
             "HealthCheckSchedule",

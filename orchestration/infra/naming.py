@@ -34,9 +34,7 @@ def state_machine_log_group_name(config: EnvironmentConfig, profile: str) -> str
 
 
 def table_arn(scope: Construct, config: EnvironmentConfig, spec: TableSpec) -> str:
-    return Stack.of(scope).format_arn(
-        service="dynamodb", resource="table", resource_name=spec.table_name(config)
-    )
+    return Stack.of(scope).format_arn(service="dynamodb", resource="table", resource_name=spec.table_name(config))
 
 
 def index_arn(scope: Construct, config: EnvironmentConfig, spec: TableSpec, index: Index) -> str:

@@ -116,16 +116,12 @@ class OrchestrationStack(Stack):
             profile: self._state_machine(profile) for profile in config.used_profiles()
         }
         self.dead_letter_queues: dict[str, sqs.Queue] = {
-            spec.name: self._stream_trigger(spec, self.functions[spec.name])
-            for spec in FUNCTIONS
-            if spec.stream_source
+            spec.name: self._stream_trigger(spec, self.functions[spec.name]) for spec in FUNCTIONS if spec.stream_source
         }
 
     # -- Lambdas ------------------------------------------------------------------------------
 
-    def _function(
-        self, spec: FunctionSpec, code: lambda_.Code, layer: lambda_.ILayerVersion
-    ) -> lambda_.Function:
+    def _function(self, spec: FunctionSpec, code: lambda_.Code, layer: lambda_.ILayerVersion) -> lambda_.Function:
         return ledgerflow_function(
             self,
             self.config,
@@ -151,14 +147,10 @@ class OrchestrationStack(Stack):
                     resources=[naming.table_arn(self, config, table) for table in reads],
                 )
             )
-            indexes = [
-                naming.index_arn(self, config, table, index) for table in reads for index in table.indexes
-            ]
+            indexes = [naming.index_arn(self, config, table, index) for table in reads for index in table.indexes]
             if indexes:
                 statements.append(
-                    iam.PolicyStatement(
-                        sid="QueryIndexes", actions=list(INDEX_READ_ACTIONS), resources=indexes
-                    )
+                    iam.PolicyStatement(sid="QueryIndexes", actions=list(INDEX_READ_ACTIONS), resources=indexes)
                 )
         if writes:
             statements.append(
@@ -242,9 +234,7 @@ class OrchestrationStack(Stack):
         )
         policy = machine.role.node.try_find_child("DefaultPolicy")
         target = policy or machine.role
-        acknowledge(
-            target, "AwsSolutions-IAM5[Resource::*]", f"{LOG_DELIVERY_WILDCARD_REASON} {XRAY_WILDCARD_REASON}"
-        )
+        acknowledge(target, "AwsSolutions-IAM5[Resource::*]", f"{LOG_DELIVERY_WILDCARD_REASON} {XRAY_WILDCARD_REASON}")
         return machine
 
     # -- run trigger ----------------------------------------------------------------------------

@@ -43,9 +43,7 @@ def scaled_config(base: EnvironmentConfig, processes: int) -> EnvironmentConfig:
     """``base`` with ``processes`` generated processes spread over its retry profiles."""
     profiles = sorted(base.retry_profiles)
     generated = {
-        f"process_{i:04d}": ProcessOverrides(
-            retry_profile=profiles[i % len(profiles)], finance_ledger=f"L{i % 7}"
-        )
+        f"process_{i:04d}": ProcessOverrides(retry_profile=profiles[i % len(profiles)], finance_ledger=f"L{i % 7}")
         for i in range(processes)
     }
     return base.model_copy(update={"processes": generated})

@@ -22,9 +22,7 @@ def test_finance_outage_fires_and_clears_the_finance_alarms_and_no_others(make_c
         defaults={"chunk_size": 5, "max_concurrency": 2, "batch_size": 40},
         retry_profiles={"standard": dict.fromkeys(("throttled", "overloaded", "unavailable"), SHORT_RETRIES)},
     )
-    report = run_local(
-        config, processes=["expense_report"], transactions=80, faults="outage", seed=3
-    )
+    report = run_local(config, processes=["expense_report"], transactions=80, faults="outage", seed=3)
     assert report.ok and report.failed > 0, "the outage outlasts the retry budget of the items in flight"
     fired = {alarm.name: alarm for alarm in report.alarms}
     finance_alarms = {

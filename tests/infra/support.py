@@ -48,9 +48,7 @@ class Grant:
 
 def role_grants(template: dict[str, Any], role_id: str) -> set[Grant]:
     """Every allowed (action, resource) of a role: inline policies and attached AWS::IAM::Policy."""
-    documents = [
-        p["PolicyDocument"] for p in template["Resources"][role_id]["Properties"].get("Policies", [])
-    ]
+    documents = [p["PolicyDocument"] for p in template["Resources"][role_id]["Properties"].get("Policies", [])]
     for policy in resources(template, "AWS::IAM::Policy").values():
         if {"Ref": role_id} in policy["Properties"].get("Roles", []):
             documents.append(policy["Properties"]["PolicyDocument"])
@@ -61,9 +59,7 @@ def role_grants(template: dict[str, Any], role_id: str) -> set[Grant]:
             condition = repr(sorted(statement.get("Condition", {}).items()))
             for action in as_list(statement["Action"]):
                 for resource in as_list(statement["Resource"]):
-                    grants.add(
-                        Grant(action, flatten(resource), condition if statement.get("Condition") else "")
-                    )
+                    grants.add(Grant(action, flatten(resource), condition if statement.get("Condition") else ""))
     return grants
 
 

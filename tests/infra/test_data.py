@@ -41,9 +41,7 @@ def test_tables_follow_the_specs(synthesized: Synthesized) -> None:
         assert sorted(indexes) == sorted(i.name for i in spec.indexes)
         for index in spec.indexes:
             schema = {k["KeyType"]: k["AttributeName"] for k in indexes[index.name]["KeySchema"]}
-            assert schema == {"HASH": index.partition_key} | (
-                {"RANGE": index.sort_key} if index.sort_key else {}
-            )
+            assert schema == {"HASH": index.partition_key} | ({"RANGE": index.sort_key} if index.sort_key else {})
 
 
 def test_the_runs_stream_is_exported_to_the_trigger_only(synthesized: Synthesized) -> None:

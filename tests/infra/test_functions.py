@@ -26,9 +26,7 @@ SPECS = {spec.name: spec for spec in FUNCTIONS}
 
 
 def function(raw: dict[str, Any], name: str) -> dict[str, Any]:
-    (fn,) = [
-        f for f in resources(raw, "AWS::Lambda::Function").values() if f["Properties"]["FunctionName"] == name
-    ]
+    (fn,) = [f for f in resources(raw, "AWS::Lambda::Function").values() if f["Properties"]["FunctionName"] == name]
     return fn
 
 
@@ -126,9 +124,7 @@ def test_role_grants_exactly_the_tables_of_the_spec(synthesized: Synthesized, sp
     actual = {(g.action, table_of(g.resource)) for g in grants if ":table/" in g.resource}
     expected = {(a, TABLE_ENV[t].table_name(config)) for t in spec.reads for a in TABLE_READ_ACTIONS}
     expected |= {(a, TABLE_ENV[t].table_name(config)) for t in spec.writes for a in TABLE_WRITE_ACTIONS}
-    expected |= {
-        ("dynamodb:Query", TABLE_ENV[t].table_name(config)) for t in spec.reads for _ in TABLE_ENV[t].indexes
-    }
+    expected |= {("dynamodb:Query", TABLE_ENV[t].table_name(config)) for t in spec.reads for _ in TABLE_ENV[t].indexes}
     assert actual == expected
     index_grants = {g.resource for g in grants if "/index/" in g.resource}
     assert all(g.action == "dynamodb:Query" for g in grants if g.resource in index_grants)
@@ -139,9 +135,7 @@ def test_role_has_nothing_else(synthesized: Synthesized, spec: FunctionSpec) -> 
     config = synthesized.config
     grants = grants_of(synthesized, spec)
     raw = synthesized.raw("orchestration")
-    own_log_group = function(raw, naming.function_name(config, spec))["Properties"]["LoggingConfig"][
-        "LogGroup"
-    ]["Ref"]
+    own_log_group = function(raw, naming.function_name(config, spec))["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     services = {g.action.split(":")[0] for g in grants}
     allowed = {"logs", "xray"} | ({"dynamodb", "kms"} if spec.reads or spec.writes or spec.stream_source else set())
     allowed |= {"states"} if spec.starts_executions else set()

@@ -22,8 +22,7 @@ from tests.infra.conftest import Synthesized
 def test_cdk_nag_aws_solutions_has_no_unacknowledged_finding(synthesized: Synthesized) -> None:
     report = AwsSolutionsChecks().validate_scope(synthesized.app)
     findings = [
-        f"{v.rule_name}: {', '.join(str(r.construct_path) for r in v.violating_resources)}"
-        for v in report.violations
+        f"{v.rule_name}: {', '.join(str(r.construct_path) for r in v.violating_resources)}" for v in report.violations
     ]
     assert report.success, "\n".join(findings)
 

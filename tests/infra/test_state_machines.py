@@ -17,9 +17,7 @@ from tests.infra.support import resources, role_grants
 def substitution_mismatch(substitution_keys: set[str], wanted: set[str]) -> list[str]:
     """Problems naming each missing or unused placeholder (empty when they match exactly)."""
     problems = [f"placeholder ${{{name}}} has no substitution" for name in sorted(wanted - substitution_keys)]
-    problems += [
-        f"substitution {name} is not used by the definition" for name in sorted(substitution_keys - wanted)
-    ]
+    problems += [f"substitution {name} is not used by the definition" for name in sorted(substitution_keys - wanted)]
     return problems
 
 
@@ -44,9 +42,7 @@ def test_definition_is_an_s3_asset_of_the_asl_file(synthesized: Synthesized) -> 
         assert "DefinitionString" not in props, f"{name}: definition inlined in the template"
         key = props["DefinitionS3Location"]["Key"]
         asset = synthesized.outdir / f"asset.{key}"
-        assert asset.read_text() == PROCESS_TRANSACTIONS.read_text(), (
-            f"{name}: S3 asset differs from the ASL file"
-        )
+        assert asset.read_text() == PROCESS_TRANSACTIONS.read_text(), f"{name}: S3 asset differs from the ASL file"
 
 
 def test_substitutions_match_the_placeholders_exactly(synthesized: Synthesized) -> None:
@@ -72,9 +68,7 @@ def test_substitutions_render_to_valid_asl_with_the_profile_retry_values(synthes
     template = synthesized.raw("orchestration")
     functions = resources(template, "AWS::Lambda::Function")
     for profile in config.used_profiles():
-        subs = state_machines(template)[state_machine_name(config, profile)]["Properties"][
-            "DefinitionSubstitutions"
-        ]
+        subs = state_machines(template)[state_machine_name(config, profile)]["Properties"]["DefinitionSubstitutions"]
         for spec in TASK_FUNCTIONS:
             logical_id = subs[str(spec.placeholder)]["Fn::GetAtt"][0]
             assert functions[logical_id]["Properties"]["FunctionName"] == naming.function_name(config, spec)
@@ -113,9 +107,7 @@ def test_logging_all_and_tracing(synthesized: Synthesized) -> None:
 
 
 @pytest.mark.parametrize("profile", ["standard", "patient"])
-def test_state_machine_role_invokes_exactly_the_task_functions(
-    synthesized: Synthesized, profile: str
-) -> None:
+def test_state_machine_role_invokes_exactly_the_task_functions(synthesized: Synthesized, profile: str) -> None:
     raw = synthesized.raw("orchestration")
     machine = state_machines(raw)[state_machine_name(synthesized.config, profile)]
     grants = role_grants(raw, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])

@@ -127,9 +127,7 @@ class Aws:
 
     def run(self, run_id: str) -> dict[str, Any]:
         item: dict[str, Any] = (
-            self.resource.Table(self.runs_table)
-            .get_item(Key={"run_id": run_id}, ConsistentRead=True)
-            .get("Item", {})
+            self.resource.Table(self.runs_table).get_item(Key={"run_id": run_id}, ConsistentRead=True).get("Item", {})
         )
         return item
 

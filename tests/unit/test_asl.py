@@ -36,9 +36,7 @@ LAMBDA_SERVICE_ERRORS = {
 
 
 def fake_arns() -> dict[str, str]:
-    return {
-        spec.name: f"arn:aws:lambda:us-east-1:123456789012:function:unit-{spec.name}" for spec in FUNCTIONS
-    }
+    return {spec.name: f"arn:aws:lambda:us-east-1:123456789012:function:unit-{spec.name}" for spec in FUNCTIONS}
 
 
 @pytest.fixture
@@ -177,9 +175,7 @@ def test_post_to_finance_retry_values_come_from_the_profile(
 
 def test_post_to_finance_failure_always_reaches_record_result(definition: dict[str, Any]) -> None:
     post = all_states(definition["States"])["PostToFinance"]
-    assert post["Catch"] == [
-        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordResult"}
-    ]
+    assert post["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordResult"}]
     assert post["End"] is True and "Next" not in post
 
 

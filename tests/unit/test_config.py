@@ -55,20 +55,14 @@ def test_every_shipped_environment_loads() -> None:
         assert isinstance(load_config(env), EnvironmentConfig)
 
 
-def test_process_settings_resolve_defaults_and_overrides(
-    config: EnvironmentConfig, local_raw: dict[str, Any]
-) -> None:
+def test_process_settings_resolve_defaults_and_overrides(config: EnvironmentConfig, local_raw: dict[str, Any]) -> None:
     defaults = local_raw["defaults"]
     assert set(config.all_settings()) == set(local_raw["processes"])
     for name, overrides in local_raw["processes"].items():
         settings = config.process_settings(name)
         for field in ("batch_size", "chunk_size", "max_concurrency", "max_batches_per_execution"):
-            assert getattr(settings, field) == (overrides or {}).get(field, defaults[field]), (
-                f"{name}.{field}"
-            )
-        default_ledger = defaults.get(
-            "finance_ledger", ProcessDefaults.model_fields["finance_ledger"].default
-        )
+            assert getattr(settings, field) == (overrides or {}).get(field, defaults[field]), f"{name}.{field}"
+        default_ledger = defaults.get("finance_ledger", ProcessDefaults.model_fields["finance_ledger"].default)
         assert settings.finance_ledger == (overrides or {}).get("finance_ledger", default_ledger)
         interval = (overrides or {}).get("pause_interval_seconds", defaults["pause_interval_seconds"])
         max_pause = (overrides or {}).get("max_pause_seconds", defaults["max_pause_seconds"])
@@ -142,9 +136,7 @@ def test_bad_field_type(tmp_path: Path, local_raw: dict[str, Any]) -> None:
     def mutate(raw: dict[str, Any]) -> None:
         raw["retry_profiles"]["standard"]["throttled"]["max_attempts"] = "lots"
 
-    assert "retry_profiles.standard.throttled.max_attempts" in config_error(
-        write_variant(tmp_path, local_raw, mutate)
-    )
+    assert "retry_profiles.standard.throttled.max_attempts" in config_error(write_variant(tmp_path, local_raw, mutate))
 
 
 def test_bad_process_name(tmp_path: Path, local_raw: dict[str, Any]) -> None:

@@ -236,7 +236,7 @@ def test_dynamodb_request_reading_is_still_where_the_plain_json_patch_expects_it
     from moto.core.responses import BaseResponse
     from moto.dynamodb.responses import DynamoHandler
 
-    assert "self.body = getattr(self, \"params\", {})" in inspect.getsource(DynamoHandler.call_action)
+    assert 'self.body = getattr(self, "params", {})' in inspect.getsource(DynamoHandler.call_action)
     assert "self.parse_parameters(request)" in inspect.getsource(BaseResponse.setup_class)
     assert "parser.parse(" in inspect.getsource(BaseResponse.parse_parameters)
     assert "json.loads(body)" in inspect.getsource(BaseJSONParser._parse_body_as_json)
@@ -307,7 +307,7 @@ def test_requests_only_a_hand_made_client_sends_are_read_by_moto_itself() -> Non
 
     def answers(patched: bool) -> list[Any]:
         got = []
-        with mock_aws(), (plain_json_requests() if patched else contextlib.nullcontext()):
+        with mock_aws(), plain_json_requests() if patched else contextlib.nullcontext():
             client = keyed_table("N")
             for sk in ("1", "2", "3"):
                 client.put_item(TableName="t", Item={"pk": {"S": "p"}, "sk": {"N": sk}})
@@ -323,7 +323,7 @@ def test_requests_only_a_hand_made_client_sends_are_read_by_moto_itself() -> Non
 
     alone, patched = answers(False), answers(True)
     assert patched == alone
-    assert alone[3][1]["Count"] == 1, "Limit \"1\" read as 1"
+    assert alone[3][1]["Count"] == 1, 'Limit "1" read as 1'
 
 
 def test_plain_json_requests_read_exactly_what_moto_reads() -> None:
@@ -340,7 +340,7 @@ def test_plain_json_requests_read_exactly_what_moto_reads() -> None:
     item = {
         "pk": {"S": "p"},
         "sk": {"N": "1"},
-        "text": {"S": "journal \u00e9 \"quoted\""},
+        "text": {"S": 'journal \u00e9 "quoted"'},
         "amount": {"N": "1234.50"},
         "strings": {"SS": ["a", "b"]},
         "numbers": {"NS": ["1", "2.5"]},

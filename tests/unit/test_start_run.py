@@ -214,9 +214,7 @@ def matches(pattern: dict[str, Any], record: dict[str, Any]) -> bool:
     return True
 
 
-def test_the_event_filter_passes_exactly_the_records_the_function_starts(
-    aws: Aws, machines: dict[str, str]
-) -> None:
+def test_the_event_filter_passes_exactly_the_records_the_function_starts(aws: Aws, machines: dict[str, str]) -> None:
     aws.seed(STANDARD_PROCESS, "filtered-run", 1)
     put_run(aws, run_id="filtered-run", process=STANDARD_PROCESS, status="running")
     aws.resource.Table(aws.runs_table).delete_item(Key={"run_id": "filtered-run"})

@@ -138,9 +138,7 @@ def test_bad_period_is_rejected(period: str) -> None:
 
 def test_lines_satisfy_the_finance_wire_model() -> None:
     """Whatever the transform accepts, the finance client's JournalEntry accepts too."""
-    for item in make_transactions(
-        PROCESS, RUN_ID, 50, ACCOUNTS, seed=5, malformed_share=0.0, period="2026-11"
-    ):
+    for item in make_transactions(PROCESS, RUN_ID, 50, ACCOUNTS, seed=5, malformed_share=0.0, period="2026-11"):
         line = to_journal_line(item)
         JournalEntry.model_validate(line.model_dump(mode="json"))
 
