@@ -112,7 +112,7 @@ def ours_engine() -> Iterator[None]:
     from orchestration.engine.lambda_runtime import Handler, LocalLambdaRuntime
     from orchestration.engine.local import EXECUTE_STATE_MACHINES
     from orchestration.engine.moto_patch import atomic_requests, cached_json_paths, in_process_lambda
-    from orchestration.functions import FunctionSpec
+    from orchestration.spec.functions import FunctionSpec
 
     class NoopRuntime(LocalLambdaRuntime):
         """The engine's runtime, with the no-op in place of an imported handler module."""

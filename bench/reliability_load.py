@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestration.config import load_config
-from orchestration.runner import run_local
+from orchestration.run.runner import run_local
+from orchestration.spec.config import load_config
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestration.config import CONFIG_DIR, EnvironmentConfig
-from orchestration.runner import run_local
+from orchestration.run.runner import run_local
+from orchestration.spec.config import CONFIG_DIR, EnvironmentConfig
 
 SCENARIOS = (
     "overload=0.3",

@@ -19,7 +19,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from orchestration.config import load_config
 from orchestration.infra.scale import (
     MAX_MONITORING_RESOURCES,
     MAX_MONITORING_TEMPLATE_BYTES,
@@ -29,6 +28,7 @@ from orchestration.infra.scale import (
     scaled_config,
     synth_sizes,
 )
+from orchestration.spec.config import load_config
 
 
 def main(argv: list[str] | None = None) -> int:

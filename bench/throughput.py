@@ -6,7 +6,7 @@
     .venv/bin/python bench/throughput.py --quick --write-coefficients   # refresh the plan's coefficients
     .venv/bin/python bench/throughput.py --coefficients-from bench/results/throughput-latest.json
 
-Every case is ``orchestration.runner.run_local`` (real handlers, DynamoDB in moto, the HTTP
+Every case is ``orchestration.run.runner.run_local`` (real handlers, DynamoDB in moto, the HTTP
 finance simulator, ``--faults none``) on ``config/local.yaml`` with the case's values
 overriding one process's settings, in a fresh Python process (the handlers' warm caches and
 moto's state never carry over). Per case it reports transactions/s, state transitions,
@@ -45,8 +45,8 @@ import yaml
 from pydantic import BaseModel, Field
 
 from bench.common import MachineInfo, finish, load_line, machine_info, write_results
-from orchestration.config import CONFIG_DIR, EnvironmentConfig
-from orchestration.plan import FunctionCoefficients, Level, LevelCoefficients, MeasuredCoefficients
+from orchestration.planning.plan import FunctionCoefficients, Level, LevelCoefficients, MeasuredCoefficients
+from orchestration.spec.config import CONFIG_DIR, EnvironmentConfig
 
 BENCH_DIR = Path(__file__).resolve().parent
 COEFFICIENTS_FILE = BENCH_DIR.parent / "orchestration" / "plan_data" / "coefficients.json"
@@ -292,9 +292,9 @@ class Probe:
 def definition_levels(config: EnvironmentConfig) -> tuple[dict[str, Level], dict[str, str]]:
     """Each state's level (inside the Map: item; on the batch loop: batch; else: execution), and
     the function each Lambda task state invokes, read from the rendered definition."""
-    from orchestration.asl import PROCESS_TRANSACTIONS, render, substitutions
     from orchestration.engine.local import function_arn
-    from orchestration.functions import FUNCTIONS
+    from orchestration.spec.asl import PROCESS_TRANSACTIONS, render, substitutions
+    from orchestration.spec.functions import FUNCTIONS
 
     arns = {spec.name: function_arn(config, spec) for spec in FUNCTIONS}
     by_arn = {arn: name for name, arn in arns.items()}
@@ -382,9 +382,9 @@ def case_config(case: Case) -> EnvironmentConfig:
 def run_case(case: Case) -> CaseResult:
     """One end-to-end run, instrumented; in its own process (see ``run_case_in_subprocess``)."""
     from orchestration.engine.local import function_name
-    from orchestration.faults import FaultProfile
-    from orchestration.functions import FUNCTIONS
-    from orchestration.runner import run_local
+    from orchestration.faults.profiles import FaultProfile
+    from orchestration.run.runner import run_local
+    from orchestration.spec.functions import FUNCTIONS
 
     config = case_config(case)
     probe = Probe({function_name(config, spec): spec.name for spec in FUNCTIONS})

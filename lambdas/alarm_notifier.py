@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from lambdas.alarm_text import AlarmMessage, Notification, format_notification
 from lambdas.handler_support import parse
-from lambdas.observability import logger, metrics, tracer
+from lambdas.observability import log_metrics, logger, metrics, tracer
 from lambdas.settings import env
 
 NOTIFICATION_TOPIC_ENV = "NOTIFICATION_TOPIC_ARN"
@@ -81,7 +81,7 @@ def notify(event: SnsEvent, topic_arn: str) -> list[Published]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     published = notify(parse(SnsEvent, event), env(NOTIFICATION_TOPIC_ENV))
     metrics.add_metric(name="AlarmNotificationsSent", unit=MetricUnit.Count, value=len(published))

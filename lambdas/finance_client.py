@@ -16,8 +16,9 @@ Design constraints, and why:
   Lambda reuses its TCP connection across invocations; nothing is created at
   import time, which keeps the module cheap to import in tests.
 
-Only stdlib, urllib3 and pydantic are imported: this module ships inside the
-Lambda bundle and must not depend on test/orchestration code.
+Only stdlib, urllib3, pydantic and the entry models of ``lambdas.journal`` are imported: this
+module ships inside the Lambda bundle and must not depend on test/orchestration code. The
+operator commands read the ledger with the same client (``list_entries``).
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ import re
 import time
 import urllib.parse
 from collections.abc import Sequence
-from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
 
 import urllib3
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from urllib3.exceptions import (
     HTTPError,
     MaxRetryError,
@@ -43,6 +43,8 @@ from urllib3.exceptions import (
     TimeoutError as Urllib3TimeoutError,
 )
 
+from lambdas.journal import JournalEntry, LedgerEntry, LedgerRecord
+
 __all__ = [
     "TRANSIENT_ERRORS",
     "FinanceClient",
@@ -52,8 +54,6 @@ __all__ = [
     "FinanceThrottled",
     "FinanceTimeout",
     "FinanceUnavailable",
-    "JournalEntry",
-    "LedgerRecord",
     "PostResult",
 ]
 
@@ -142,31 +142,6 @@ TRANSIENT_ERRORS: tuple[str, ...] = (
 # -- models -------------------------------------------------------------------
 
 
-class JournalEntry(BaseModel):
-    """Wire shape of one entry of ``POST /journal-entries/batch``.
-
-    Shape checks happen here so malformed HCM data fails fast in the Lambda;
-    business checks (known account, accepted currency) stay with the finance
-    system, which is the source of truth and answers them with a 422.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    transaction_id: str = Field(min_length=1)
-    account: str = Field(min_length=1)
-    amount: Decimal = Field(max_digits=17, decimal_places=2)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
-    cost_centre: str
-    employee: str
-    description: str
-
-    @field_serializer("amount")
-    def _amount_two_decimals(self, amount: Decimal) -> str:
-        """The ledger demands exactly two decimals as a string, never a float."""
-        return f"{amount.quantize(Decimal('0.01')):f}"
-
-
 class PostResult(BaseModel):
     """Successful post: the ledger id, and whether it was a dedup answer."""
 
@@ -191,18 +166,7 @@ class _BatchResponse(BaseModel):
     results: list[_BatchItem]
 
 
-class LedgerRecord(BaseModel):
-    """An entry the ledger holds under an idempotency key (``GET /journal-entries/{key}``).
-
-    Only what confirming a post needs is kept; the facade's other fields are ignored so a
-    field added on their side never breaks the lookup.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    ledger_id: str = Field(min_length=1)
-    idempotency_key: str
-    transaction_id: str
+_LEDGER = TypeAdapter(list[LedgerEntry])
 
 
 # -- client -------------------------------------------------------------------
@@ -294,6 +258,16 @@ class FinanceClient:
             return LedgerRecord.model_validate_json(data)
         except ValidationError as exc:
             raise FinanceUnavailable(f"malformed lookup response ({status}): {data[:200]!r}", status=status) from exc
+
+    def list_entries(self) -> list[LedgerEntry]:
+        """Every entry the ledger holds (``GET /journal-entries``): what reconciliation compares with."""
+        status, resp_headers, data = self._request("GET", "/journal-entries", body=None, headers=self._headers())
+        if status != 200:
+            raise _error_for(status, resp_headers, data)
+        try:
+            return _LEDGER.validate_json(data)
+        except ValidationError as exc:
+            raise FinanceUnavailable(f"malformed ledger response ({status}): {data[:200]!r}", status=status) from exc
 
     def health(self) -> float:
         """Probe ``GET /health``; return the round-trip latency in seconds."""

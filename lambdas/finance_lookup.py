@@ -15,7 +15,8 @@ import os
 from collections.abc import Callable, Iterable
 from functools import cache
 
-from lambdas.finance_client import FinanceClient, LedgerRecord
+from lambdas.finance_client import FinanceClient
+from lambdas.journal import LedgerRecord
 from lambdas.settings import env
 
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.handler_support import parse
 from lambdas.models import RunState
-from lambdas.observability import logger, metrics, tracer
+from lambdas.observability import log_metrics, logger, tracer
 from lambdas.settings import process_settings
 from lambdas.store import pending_page
 
@@ -36,6 +36,6 @@ def get_transactions(state: RunState) -> RunState:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return get_transactions(parse(RunState, event)).model_dump(mode="json")

@@ -19,7 +19,8 @@ from pydantic import BaseModel
 
 from lambdas.finance_client import FinanceClient
 from lambdas.handler_support import parse
-from lambdas.observability import logger, metrics, tracer
+from lambdas.models import RunStatus
+from lambdas.observability import log_metrics, logger, metrics, tracer
 from lambdas.post_to_finance import finance_client
 from lambdas.settings import known_processes, tables
 from lambdas.store import table
@@ -27,7 +28,7 @@ from lambdas.store import table
 Target = Literal["hcm", "finance"]
 SENTINEL_RUN_ID = "__health_check__"
 RUNS_BY_STATUS_INDEX = "by-process-status"
-DONE_STATUS = "completed"
+DONE_STATUS = RunStatus.COMPLETED.value
 """Every other run status sorts after ``completed`` (gate_timeout, incomplete, paused, pending, running)."""
 
 
@@ -128,7 +129,7 @@ def publish(report: HealthReport, at: datetime) -> None:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     scheduled = parse(ScheduledEvent, event)
     report = check_health()

@@ -6,7 +6,6 @@ handler validates the same shape at its boundary and the ASL stays free of plumb
 
 from __future__ import annotations
 
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -15,8 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 ProcessName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
 # A run id names executions (``<run_id>-<sequence>``, at most 80 characters): keep it short and plain.
 RunId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-RUN_PENDING = "pending"
-"""Status of a run item the HCM has just written and no execution has picked up yet."""
+
+# The bounds of every process setting, declared once: the environment config's defaults and
+# overrides and the settings bundled with the Lambdas all use these.
+BatchSize = Annotated[int, Field(ge=1, le=1000, description="max transaction UUIDs per GetTransactions call")]
+ChunkSize = Annotated[int, Field(ge=1, le=100, description="transactions carried by one Map item")]
+MaxConcurrency = Annotated[int, Field(ge=1, le=40, description="Map MaxConcurrency toward the finance system")]
+PauseIntervalSeconds = Annotated[int, Field(ge=1, le=86_400, description="re-check interval while the gate is closed")]
+MaxBatchesPerExecution = Annotated[int, Field(ge=1, le=1000, description="batches before continuing anew")]
+FinanceLedger = Annotated[str, Field(min_length=1, description="the finance system's ledger of the process")]
 
 
 class StrictModel(BaseModel):
@@ -41,6 +47,21 @@ class ProcessSettings(StrictModel):
         description="retry profile, i.e. the state machine a run of this process starts on (the run "
         "trigger picks it from the bundled settings)",
     )
+
+
+class RunStatus(StrEnum):
+    """Status of a run item in the runs table, from the HCM's entry to the run's end."""
+
+    PENDING = "pending"
+    """The HCM has just written the entry; no execution has picked it up yet."""
+    RUNNING = "running"
+    PAUSED = "paused"
+    """Waiting on a closed gate (its task token is on the item)."""
+    GATE_TIMEOUT = "gate_timeout"
+    """The gate stayed closed past the process's maximum pause; the transactions stay pending."""
+    COMPLETED = "completed"
+    INCOMPLETE = "incomplete"
+    """The run ended with transactions still pending."""
 
 
 class TransactionStatus(StrEnum):
@@ -96,19 +117,6 @@ class PostChunkInput(ChunkInput):
     retry_count: int = Field(default=0, ge=0)
 
 
-class JournalLine(StrictModel):
-    """A validated finance journal entry built from one HCM record."""
-
-    transaction_id: str
-    account: str
-    amount: Decimal
-    currency: str
-    period: str
-    cost_centre: str
-    employee: str
-    description: str
-
-
 class Rejection(StrictModel):
     transaction_id: str
     reason: str
@@ -155,7 +163,7 @@ class ChunkCounts(StrictModel):
 class RunSummary(StrictModel):
     process: ProcessName
     run_id: str
-    status: str
+    status: RunStatus
     total: int
     posted: int
     rejected: int

@@ -35,18 +35,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
 from lambdas.errors import OutcomeNotRecorded
-from lambdas.finance_client import (
-    FinanceError,
-    FinanceRejected,
-    FinanceUnavailable,
-    JournalEntry,
-)
+from lambdas.finance_client import FinanceError, FinanceRejected, FinanceUnavailable
 from lambdas.finance_lookup import finance_client, idempotency_key
 from lambdas.handler_support import parse
+from lambdas.journal import JournalEntry
 from lambdas.models import (
     ChunkCounts,
     Failed,
-    JournalLine,
     PostChunkInput,
     Posted,
     PostOutcome,
@@ -54,7 +49,7 @@ from lambdas.models import (
     Rejection,
     StrictModel,
 )
-from lambdas.observability import logger, metrics, tracer
+from lambdas.observability import log_metrics, logger, metrics, tracer
 from lambdas.settings import tables
 from lambdas.store import dynamodb_client, load_transactions, record_chunk
 from lambdas.transform import transform
@@ -67,21 +62,8 @@ class PostBatch(StrictModel):
 
     process: ProcessName
     run_id: str
-    entries: list[JournalLine]
+    entries: list[JournalEntry]
     retry_count: int = Field(default=0, ge=0)
-
-
-def journal_entry(line: JournalLine) -> JournalEntry:
-    return JournalEntry(
-        transaction_id=line.transaction_id,
-        account=line.account,
-        amount=line.amount,
-        currency=line.currency,
-        period=line.period,
-        cost_centre=line.cost_centre,
-        employee=line.employee,
-        description=line.description,
-    )
 
 
 def _post_chunk(batch: PostBatch) -> tuple[PostOutcome, FinanceError | None]:
@@ -92,7 +74,7 @@ def _post_chunk(batch: PostBatch) -> tuple[PostOutcome, FinanceError | None]:
         return outcome, None
     keyed = [(idempotency_key(batch.process, line.transaction_id), line) for line in batch.entries]
     try:
-        answers = finance_client().post_entries([(key, journal_entry(line)) for key, line in keyed])
+        answers = finance_client().post_entries(keyed)
     except FinanceRejected as exc:
         outcome.rejected = [
             Rejection(transaction_id=line.transaction_id, reason=f"finance: {exc}") for line in batch.entries
@@ -204,7 +186,7 @@ def post_chunk(chunk: PostChunkInput, context: LambdaContext | None = None) -> C
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     chunk = parse(PostChunkInput, event)
     metrics.add_dimension(name="process", value=chunk.process)

@@ -22,19 +22,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from lambdas.finance_client import LedgerRecord
 from lambdas.finance_lookup import find_posted
 from lambdas.handler_support import parse
+from lambdas.journal import JournalEntry, LedgerRecord
 from lambdas.models import (
     ChunkCounts,
-    JournalLine,
     Posted,
     PostOutcome,
     RecordInput,
     TaskFailure,
     TransactionStatus,
 )
-from lambdas.observability import logger, metrics, tracer
+from lambdas.observability import log_metrics, logger, metrics, tracer
 from lambdas.store import load_transactions, record_chunk, record_outcome, record_posted
 from lambdas.transform import transform
 
@@ -64,7 +63,7 @@ def failure_attempts(outcome: PostOutcome | None) -> tuple[int, str]:
     return 1, "at least 1"
 
 
-def unposted_lines(entries: list[JournalLine], outcome: PostOutcome | None) -> list[JournalLine]:
+def unposted_lines(entries: list[JournalEntry], outcome: PostOutcome | None) -> list[JournalEntry]:
     """The item's pending lines a failed post left without a posted or rejected outcome."""
     done: set[str] = set()
     if outcome is not None:
@@ -110,7 +109,7 @@ def record(event: RecordInput) -> ChunkCounts:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(RecordInput, event)
     counts = record(request)

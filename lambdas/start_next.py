@@ -17,7 +17,7 @@ from pydantic import Field
 
 from lambdas.handler_support import parse
 from lambdas.models import RunInput, RunState, StrictModel
-from lambdas.observability import logger, metrics, tracer
+from lambdas.observability import log_metrics, logger, tracer
 
 
 class StartNextEvent(StrictModel):
@@ -49,6 +49,6 @@ def start_next(event: StartNextEvent) -> str:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return {"next_execution": start_next(parse(StartNextEvent, event))}

@@ -30,14 +30,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from lambdas.handler_support import parse
-from lambdas.models import RUN_PENDING, ProcessName, RunId, RunInput
-from lambdas.observability import logger, metrics, tracer
+from lambdas.models import ProcessName, RunId, RunInput, RunStatus
+from lambdas.names import execution_name
+from lambdas.observability import log_metrics, logger, metrics, tracer
 from lambdas.settings import state_machine_arn
-from lambdas.start_next import execution_name
 
 NEW_PENDING_RUN_FILTER: dict[str, Any] = {
     "eventName": ["INSERT"],
-    "dynamodb": {"NewImage": {"status": {"S": [RUN_PENDING]}}},
+    "dynamodb": {"NewImage": {"status": {"S": [RunStatus.PENDING.value]}}},
 }
 """Event filter pattern of the event source mapping: the records ``start_recorded_run`` starts."""
 
@@ -98,7 +98,7 @@ def start_recorded_run(record: RunRecord) -> str | None:
     the function correct without it (a MODIFY or REMOVE never starts anything).
     """
     item = record.dynamodb.NewImage
-    if record.eventName != "INSERT" or item is None or item.status != RUN_PENDING:
+    if record.eventName != "INSERT" or item is None or item.status != RunStatus.PENDING:
         return None
     return start_first_execution(_stepfunctions(), state_machine_arn(item.process), item.process, item.run_id)
 
@@ -143,7 +143,7 @@ class StreamEvent(BaseModel):
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     parse(StreamEvent, event)
     return process_partial_response(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -21,10 +21,26 @@ from lambdas.models import ChunkCounts, Posted, PostOutcome, Rejection, Transact
 from lambdas.settings import tables
 
 BATCH_GET_LIMIT = 100
+CONDITION_REFUSED = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
+"""The errors of a write whose condition did not hold (one write, or a transaction cancelled by one)."""
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def applied(write: Callable[[], object]) -> bool:
+    """Run one conditional write: ``True`` when DynamoDB applied it, ``False`` when its condition refused it.
+
+    Every other error propagates: only a refused condition is an answer.
+    """
+    try:
+        write()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in CONDITION_REFUSED:
+            return False
+        raise
+    return True
 
 
 @cache
@@ -162,13 +178,7 @@ def record_outcome(
     condition: ConditionBase = Attr("transaction_id").exists()
     if status is not TransactionStatus.POSTED:
         condition = condition & Attr("status").ne(TransactionStatus.POSTED.value)
-    try:
-        _table(tables().transactions).update_item(ConditionExpression=condition, **kwargs)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return applied(lambda: _table(tables().transactions).update_item(ConditionExpression=condition, **kwargs))
 
 
 def record_posted(posted: Iterable[Posted], rows: dict[str, dict[str, Any]]) -> int:
@@ -245,8 +255,8 @@ def confirm_posted(run_id: str, transaction_id: str, ledger_id: str) -> bool:
     The failure reason moves to ``previous_reason`` (as a redrive keeps it) and the attempts
     stay as recorded. Returns ``False`` when the row is no longer failed (posted, or redriven).
     """
-    try:
-        _table(tables().transactions).update_item(
+    return applied(
+        lambda: _table(tables().transactions).update_item(
             Key={"run_id": run_id, "transaction_id": transaction_id},
             UpdateExpression=(
                 "SET #s = :posted, ledger_id = :ledger, previous_reason = reason, confirmed_at = :now, "
@@ -261,8 +271,4 @@ def confirm_posted(run_id: str, transaction_id: str, ledger_id: str) -> bool:
                 ":now": now_iso(),
             },
         )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    )

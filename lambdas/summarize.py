@@ -21,8 +21,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.finance_lookup import find_posted
 from lambdas.handler_support import parse
-from lambdas.models import RunState, RunSummary, TransactionStatus
-from lambdas.observability import logger, metrics, tracer
+from lambdas.models import RunState, RunStatus, RunSummary, TransactionStatus
+from lambdas.observability import log_metrics, logger, metrics, tracer
 from lambdas.store import confirm_posted, now_iso, run_statuses, update_run
 
 RESERVED_MILLIS = 10_000
@@ -63,7 +63,7 @@ def summarize(state: RunState, has_time: Callable[[], bool] = lambda: True) -> R
     summary = RunSummary(
         process=state.process,
         run_id=state.run_id,
-        status="completed" if pending == 0 else "incomplete",
+        status=RunStatus.COMPLETED if pending == 0 else RunStatus.INCOMPLETE,
         total=len(statuses),
         posted=counts[TransactionStatus.POSTED.value],
         rejected=counts[TransactionStatus.REJECTED.value],
@@ -84,7 +84,7 @@ def summarize(state: RunState, has_time: Callable[[], bool] = lambda: True) -> R
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     summary = summarize(
         parse(RunState, event), has_time=lambda: context.get_remaining_time_in_millis() > RESERVED_MILLIS

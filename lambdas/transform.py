@@ -1,4 +1,4 @@
-"""HCM records of one Map item into finance journal lines (PostToFinance's first step).
+"""HCM records of one Map item into finance journal entries (PostToFinance's first step).
 
 Malformed records are rejected here with a reason that names the field, so they never
 reach the finance system and never block the rest of the chunk.
@@ -10,7 +10,10 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from lambdas.models import JournalLine, Rejection, TransactionStatus
+from pydantic import ValidationError
+
+from lambdas.journal import JournalEntry
+from lambdas.models import Rejection, TransactionStatus
 
 CURRENCIES = frozenset({"USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NOK", "DKK"})
 REQUIRED = ("employee", "cost_centre", "gl_account", "amount", "currency", "period")
@@ -37,8 +40,8 @@ def _amount(raw: Any) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
-def to_journal_line(record: dict[str, Any]) -> JournalLine:
-    """Validate one HCM record and map it to the finance system's journal line."""
+def to_journal_entry(record: dict[str, Any]) -> JournalEntry:
+    """Validate one HCM record and map it to the finance system's journal entry."""
     missing = [name for name in REQUIRED if record.get(name) in (None, "")]
     if missing:
         raise MalformedRecord(f"missing field(s): {', '.join(missing)}")
@@ -48,25 +51,29 @@ def to_journal_line(record: dict[str, Any]) -> JournalLine:
     period = str(record["period"])
     if not PERIOD.match(period):
         raise MalformedRecord(f"period {period!r} is not YYYY-MM")
-    return JournalLine(
-        transaction_id=str(record["transaction_id"]),
-        account=str(record["gl_account"]),
-        amount=_amount(record["amount"]),
-        currency=currency,
-        period=period,
-        cost_centre=str(record["cost_centre"]),
-        employee=str(record["employee"]),
-        description=str(record.get("description") or f"{record.get('process', 'hcm')} {period}"),
-    )
+    try:
+        return JournalEntry(
+            transaction_id=str(record["transaction_id"]),
+            account=str(record["gl_account"]),
+            amount=_amount(record["amount"]),
+            currency=currency,
+            period=period,
+            cost_centre=str(record["cost_centre"]),
+            employee=str(record["employee"]),
+            description=str(record.get("description") or f"{record.get('process', 'hcm')} {period}"),
+        )
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise MalformedRecord(f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}") from exc
 
 
-def transform(ids: list[str], rows: dict[str, dict[str, Any]]) -> tuple[list[JournalLine], list[Rejection]]:
-    """The journal lines of a chunk's pending rows, and the rejections of those that cannot be posted.
+def transform(ids: list[str], rows: dict[str, dict[str, Any]]) -> tuple[list[JournalEntry], list[Rejection]]:
+    """The journal entries of a chunk's pending rows, and the rejections of those that cannot be posted.
 
     A row that is no longer pending (posted, rejected or failed by an earlier attempt or a
     duplicate delivery) is skipped, so a retried chunk only ever posts what is still open.
     """
-    entries: list[JournalLine] = []
+    entries: list[JournalEntry] = []
     rejected: list[Rejection] = []
     for tid in dict.fromkeys(ids):
         record = rows.get(tid)
@@ -76,7 +83,7 @@ def transform(ids: list[str], rows: dict[str, dict[str, Any]]) -> tuple[list[Jou
         if record.get("status") != TransactionStatus.PENDING.value:
             continue
         try:
-            entries.append(to_journal_line(record))
+            entries.append(to_journal_entry(record))
         except MalformedRecord as exc:
             rejected.append(Rejection(transaction_id=tid, reason=f"malformed: {exc}"))
     return entries, rejected

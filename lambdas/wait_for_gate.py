@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
 from lambdas.handler_support import parse
-from lambdas.models import RunState, StrictModel
-from lambdas.observability import logger, metrics, tracer
+from lambdas.models import RunState, RunStatus, StrictModel
+from lambdas.observability import log_metrics, logger, tracer
 from lambdas.store import update_run
 
 
@@ -23,12 +23,12 @@ class WaitForGateEvent(StrictModel):
 
 
 def wait_for_gate(event: WaitForGateEvent) -> None:
-    update_run(event.state.run_id, status="paused", pause_token=event.token, process=event.state.process)
+    update_run(event.state.run_id, status=RunStatus.PAUSED, pause_token=event.token, process=event.state.process)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wait_for_gate(parse(WaitForGateEvent, event))
     return {"waiting": True}

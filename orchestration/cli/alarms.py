@@ -12,12 +12,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.alarms import NAMESPACE, SERVICE, AlarmSpec, MetricRef, State, alarm_catalog, cloudwatch_message
+from lambdas.names import NAMESPACE, SERVICE
 from orchestration.cli.app import app
 from orchestration.cli.common import err, out
-from orchestration.config import ConfigError, EnvironmentConfig, load_config
-from orchestration.engine.monitor import Delivery, FiredAlarm, topic_names
-from orchestration.finance_sim import FinanceSimulator
+from orchestration.engine.monitor import Delivery, FiredAlarm
+from orchestration.sim.finance import FinanceSimulator
+from orchestration.spec.alarms import AlarmSpec, MetricRef, State, alarm_catalog, cloudwatch_message
+from orchestration.spec.config import ConfigError, EnvironmentConfig, load_config
+from orchestration.spec.names import topic_names
 
 alarms_app = typer.Typer(
     help="The alarm catalog: list it, or send a test notification to on-call.", no_args_is_help=True

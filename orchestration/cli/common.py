@@ -15,8 +15,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from orchestration.aws import AWS_ERRORS, ENDPOINT_ENV, AwsTarget, explain
-from orchestration.config import ConfigError, EnvironmentConfig, load_config
+from orchestration.ops.aws import AWS_ERRORS, ENDPOINT_ENV, AwsTarget, explain
+from orchestration.spec.config import ConfigError, EnvironmentConfig, load_config
 
 USAGE_ERROR = 2
 """Exit code of a bad argument (click's own usage errors use 2 as well)."""

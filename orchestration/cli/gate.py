@@ -13,8 +13,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from orchestration.asl import state_machine_name
-from orchestration.aws import AwsTarget, NotProvisioned, endpoint_from_environment, find_state_machine
 from orchestration.cli.app import app
 from orchestration.cli.common import (
     FAILURE,
@@ -27,9 +25,11 @@ from orchestration.cli.common import (
     out,
     reporting_aws_errors,
 )
-from orchestration.config import EnvironmentConfig
-from orchestration.gates import AuditRecord, Gate, GateConflict, GateStore, executions_on_gate, resume_paused
-from orchestration.tables import GATE_AUDIT, GATES, RUNS
+from orchestration.ops.aws import AwsTarget, NotProvisioned, endpoint_from_environment, find_state_machine
+from orchestration.ops.gates import AuditRecord, Gate, GateConflict, GateStore, executions_on_gate, resume_paused
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.names import state_machine_name
+from orchestration.spec.tables import GATE_AUDIT, GATES, RUNS
 
 gate_app = typer.Typer(
     name="gate",
@@ -49,7 +49,7 @@ class GateCommand:
         if process is not None:
             known_process(self.config, process)
         self.target = AwsTarget(self.config.region, endpoint_url or endpoint_from_environment())
-        self.dynamodb = self.target.client("dynamodb")
+        self.dynamodb = self.target.dynamodb()
         self.gates_table = GATES.table_name(self.config)
         self.store = GateStore(self.dynamodb, self.gates_table, GATE_AUDIT.table_name(self.config))
 
@@ -111,7 +111,7 @@ def status(
 ) -> None:
     """One gate, and how many of the process's executions are running or paused on it."""
     cmd = GateCommand(env, endpoint_url, process)
-    sfn = cmd.target.client("stepfunctions")
+    sfn = cmd.target.sfn()
     with reporting_aws_errors(cmd.target, table=cmd.gates_table):
         gate = cmd.store.get(process)
     name = state_machine_name(cmd.config, cmd.config.profile_name(process))
@@ -172,7 +172,7 @@ def open_gate(
     gate = change(cmd, process, open_=True, reason=reason)
     runs_table = RUNS.table_name(cmd.config)
     with reporting_aws_errors(cmd.target, table=runs_table):
-        resumed = resume_paused(cmd.dynamodb, cmd.target.client("stepfunctions"), runs_table, process)
+        resumed = resume_paused(cmd.dynamodb, cmd.target.sfn(), runs_table, process)
     if as_json:
         print_json(gate.model_dump() | {"resumed": resumed})
         return

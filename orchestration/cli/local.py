@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orchestration.aws import ENDPOINT_ENV
 from orchestration.cli.app import app
 from orchestration.cli.common import EnvOption, config_for, fail
-from orchestration.faults import FaultProfile
-from orchestration.tables import GATES
+from orchestration.faults.profiles import FaultProfile
+from orchestration.ops.aws import ENDPOINT_ENV
+from orchestration.spec.tables import GATES
 
 if TYPE_CHECKING:
-    from orchestration.serve import Served
+    from orchestration.run.serve import Served
 
 DEFAULT_PORT = 5050
 
@@ -74,7 +74,7 @@ def serve_command(
 ) -> None:
     """Start the endpoint: tables, state machines, Lambdas in-process, the finance simulator."""
     # The engine (moto, the handlers) loads only when serving: the CLI's other commands start fast.
-    from orchestration.serve import PortUnavailable, serve
+    from orchestration.run.serve import PortUnavailable, serve
 
     config = config_for(env)
     try:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from orchestration.cli.app import app
 from orchestration.cli.common import EnvOption, JsonOption, config_for, fail, out
-from orchestration.plan import Assumptions, Plan, PlanError, make_plan
+from orchestration.planning.plan import Assumptions, Plan, PlanError, make_plan
 
 DEFAULTS = Assumptions()
 

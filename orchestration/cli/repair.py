@@ -1,7 +1,7 @@
 """``ledgerflow reconcile | failures | redrive``: find and repair what a run left behind.
 
 The commands build boto3 clients for the configured region (or ``--endpoint-url``, e.g. a
-moto server) and call ``orchestration.repair``; the finance ledger is read over the finance
+moto server) and call ``orchestration.ops.repair``; the finance ledger is read over the finance
 system's HTTP facade. Every problem is one message naming the argument, file, table or URL
 at fault, with a non-zero exit; validation happens before anything is written.
 """
@@ -17,7 +17,6 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from orchestration.aws import AwsTarget, finance_url_parameter
 from orchestration.cli.app import app
 from orchestration.cli.common import (
     FAILURE,
@@ -28,9 +27,10 @@ from orchestration.cli.common import (
     out,
     reporting_aws_errors,
 )
-from orchestration.config import EnvironmentConfig
-from orchestration.ledger import LedgerUnavailable, fetch_ledger
-from orchestration.repair import RepairError, check_process, failures, reconcile, redrive
+from orchestration.ops.aws import AwsTarget, finance_url_parameter
+from orchestration.ops.ledger import LedgerUnavailable, fetch_ledger
+from orchestration.ops.repair import RepairError, check_process, failures, reconcile, redrive
+from orchestration.spec.config import EnvironmentConfig
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 T = TypeVar("T")
@@ -73,7 +73,7 @@ def finance_url(config: EnvironmentConfig, given: str | None, target: AwsTarget)
     if config.finance.base_url != "simulator":
         return str(config.finance.base_url)
     if target.endpoint_url:
-        ssm = target.client("ssm")
+        ssm = target.ssm()
         name = finance_url_parameter(config)
         return str(guarded(lambda: ssm.get_parameter(Name=name), target)["Parameter"]["Value"])
     raise fail(
@@ -96,7 +96,7 @@ def reconcile_command(
     config = setup(env, config_file, process, period)
     target = AwsTarget(config.region, endpoint_url)
     url = finance_url(config, finance, target)
-    tables = target.resource("dynamodb")
+    tables = target.tables()
     ledger = guarded(lambda: fetch_ledger(url, timeout_seconds=config.finance.timeout_seconds * 5), target)
     result = guarded(lambda: reconcile(tables, config, ledger, process, period=period), target)
     if as_json:
@@ -155,7 +155,7 @@ def failures_command(
     """List the failed and rejected transactions of a process with their reasons and attempts."""
     config = setup(env, config_file, process, period)
     target = AwsTarget(config.region, endpoint_url)
-    tables = target.resource("dynamodb")
+    tables = target.tables()
     rows = guarded(lambda: failures(tables, config, process, run_id=run, period=period), target)
     if as_json:
         typer.echo(json.dumps([row.model_dump() for row in rows], indent=2))
@@ -180,7 +180,7 @@ def redrive_command(
     """Re-submit failed (and stranded pending) transactions of finished runs; posted ones are never re-posted."""
     config = setup(env, config_file, process)
     target = AwsTarget(config.region, endpoint_url)
-    tables, sfn = target.resource("dynamodb"), target.client("stepfunctions")
+    tables, sfn = target.tables(), target.sfn()
     result = guarded(lambda: redrive(tables, sfn, config, process, run_id=run), target)
     if as_json:
         typer.echo(json.dumps(result.model_dump() | {"resubmitted": result.resubmitted}, indent=2))

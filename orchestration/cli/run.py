@@ -14,16 +14,16 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from orchestration.asl import DefinitionError
-from orchestration.aws import ENDPOINT_ENV, AwsTarget, NotProvisioned, endpoint_from_environment
 from orchestration.cli.alarms import alarm_report
 from orchestration.cli.app import app
 from orchestration.cli.common import FAILURE, EnvOption, config_for, fail, out, reporting_aws_errors
-from orchestration.config import EnvironmentConfig
-from orchestration.scenarios import FaultSpecError, parse_faults, valid_names
+from orchestration.faults.scenarios import FaultSpecError, parse_faults, valid_names
+from orchestration.ops.aws import ENDPOINT_ENV, AwsTarget, NotProvisioned, endpoint_from_environment
+from orchestration.spec.asl import DefinitionError
+from orchestration.spec.config import EnvironmentConfig
 
 if TYPE_CHECKING:
-    from orchestration.runner import ProcessProgress, RunReport
+    from orchestration.run.report import ProcessProgress, RunReport
 
 
 def parse_processes(config: EnvironmentConfig, value: str | None) -> list[str]:
@@ -197,7 +197,7 @@ def run(
     except FaultSpecError as exc:
         raise fail(str(exc)) from exc
     # The engine (moto, the handlers) loads only for a run: the CLI's other commands start fast.
-    from orchestration.runner import run_local, run_remote
+    from orchestration.run.runner import run_local, run_remote
 
     target = AwsTarget(config.region, endpoint_url) if endpoint_url else None
     runner = functools.partial(run_local, config) if target is None else functools.partial(run_remote, config, target)

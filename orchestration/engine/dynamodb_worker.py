@@ -1,14 +1,16 @@
 """DynamoDB served by moto in a worker process, so the tables and the handlers use two cores.
 
-Everything of a local run used to share one interpreter lock: the Step Functions interpreter,
-the handlers, botocore, the finance simulator, and moto answering every DynamoDB request (about
-half of a run's CPU). ``dynamodb_in_worker`` starts one process (``python -m
-orchestration.engine.dynamodb_worker``) that holds the run's DynamoDB (moto, with the same
-DynamoDB patches as in-process) and hands it every DynamoDB request botocore sends, where moto's
-in-process stubber would have answered it. The request is the one botocore signed for AWS
-(method, URL, headers, body) and the worker answers it with moto's own request handling, so
-the handlers, the engine and the tests see the same DynamoDB, served from another process.
-Step Functions, SNS, SSM and CloudWatch stay in-process.
+In one process, a local run shares one interpreter lock between the Step Functions
+interpreter, the handlers, botocore, the finance simulator and moto answering DynamoDB.
+``dynamodb_in_worker`` starts one process (``python -m orchestration.engine.dynamodb_worker``)
+that holds the run's DynamoDB (moto, with the same DynamoDB patches as in-process) and answers
+every DynamoDB request botocore sends. It joins botocore the way moto itself does, through the
+public ``before-send`` event: a handler for ``before-send.dynamodb`` (more specific than moto's
+``before-send``, so botocore calls it first) sends the request as botocore signed it for AWS
+(method, URL, headers, body) and returns the worker's answer, and moto in this process is told
+to pass DynamoDB through (its ``core.passthrough`` setting, ``IN_WORKER``), so it does not
+answer the same request a second time. The handlers, the engine and the tests see one DynamoDB,
+served from another process; Step Functions, SNS, SSM and CloudWatch stay in-process.
 
 The worker answers one request at a time, as ``atomic_requests`` serves in-process ones
 (DynamoDB applies each request atomically; moto's backend is not thread-safe), in the order
@@ -36,15 +38,17 @@ from typing import Any
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
+from botocore.handlers import BUILTIN_HANDLERS
 from moto import mock_aws
-from moto.backend_index import backend_url_patterns
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
+from moto.core.config import DefaultConfig, default_user_config
 from moto.core.models import botocore_stubber
 
-from orchestration.engine.moto_patch import dynamodb_patches, replaced
+from orchestration.engine.moto_patch import check_moto_version, dynamodb_patches
 
-URL_PATTERNS = tuple(pattern for service, pattern in backend_url_patterns if service == "dynamodb")
-"""moto's own URL patterns for DynamoDB: what the stubber would route to its DynamoDB backend."""
+SERVICE = "dynamodb"
+"""DynamoDB's name both in botocore's events (its hyphenized service id) and in moto's config."""
+EVENT = f"before-send.{SERVICE}"
 STOP_SECONDS = 10
 ANSWER_SECONDS = 300
 """Longest wait for one answer (a full scan of a large table takes seconds): past it, the worker is hung."""
@@ -79,8 +83,12 @@ def _headers(values: dict[str, str]) -> HTTPHeaders:
     return headers
 
 
-def is_dynamodb(url: str) -> bool:
-    return any(pattern.match(url) for pattern in URL_PATTERNS)
+def in_worker_config(base: DefaultConfig) -> DefaultConfig:
+    """``base`` (a ``mock_aws`` config) with moto in this process passing DynamoDB through to the worker."""
+    core = {**default_user_config.get("core", {}), **base.get("core", {})}
+    passthrough = core.get("passthrough", {})
+    services = [*passthrough.get("services", []), SERVICE]
+    return {**base, "core": {**core, "passthrough": {**passthrough, "services": services}}}
 
 
 def serve(connection: Connection) -> None:
@@ -244,24 +252,40 @@ class DynamoDBWorker:
         self._connection.close()
 
 
+_ANSWERING: list[DynamoDBWorker] = []
+"""The worker that answers DynamoDB while its context lasts (at most one)."""
+
+
+def _forward(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+    """The ``before-send.dynamodb`` handler: the worker's answer while one runs; otherwise botocore goes on."""
+    if not _ANSWERING or not botocore_stubber.enabled:
+        return None
+    return _ANSWERING[0].answer(request)
+
+
+# Every botocore session registers the built-in handlers when it is created, as moto's own
+# stubber is registered; the handler answers nothing until a worker runs.
+BUILTIN_HANDLERS.append((EVENT, _forward))
+
+
 @contextmanager
 def dynamodb_in_worker() -> Iterator[DynamoDBWorker]:
     """Answer DynamoDB requests from a worker process while the context lasts (see module docstring).
 
-    Enter it inside ``mock_aws``: requests for every other service still go to moto in-process.
+    Enter it inside ``mock_aws(config=in_worker_config(...))``: moto in this process then passes
+    DynamoDB through, and still answers every other service.
     """
+    check_moto_version()
+    if SERVICE not in default_user_config.get("core", {}).get("passthrough", {}).get("services", []):
+        raise RuntimeError("enter dynamodb_in_worker inside mock_aws(config=in_worker_config(...))")
+    if _ANSWERING:
+        raise RuntimeError("a DynamoDB worker already answers in this process")
     with ExitStack() as stack:
         worker = DynamoDBWorker()
-        original = BotocoreStubber.__call__
-
-        def forwarding(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
-            if self.enabled and is_dynamodb(request.url):
-                return worker.answer(request)
-            return original(self, event_name, request, **kwargs)
-
-        stack.enter_context(replaced(BotocoreStubber, "__call__", forwarding))
-        # Closed before moto's dispatch is restored: a thread still running meets WorkerFailed,
-        # not an empty in-process DynamoDB.
+        _ANSWERING.append(worker)
+        stack.callback(_ANSWERING.remove, worker)
+        # Closed while still answering: a request from a thread still running meets WorkerFailed,
+        # never an empty in-process DynamoDB.
         stack.callback(worker.close)
         yield worker
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdas.observability import metrics
-from orchestration.alarms import MetricStore
-from orchestration.functions import FUNCTIONS, FunctionSpec
+from orchestration.engine.cloudwatch import MetricStore
+from orchestration.spec.functions import FUNCTIONS, FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
 Interceptor = Callable[[str, Any], AbstractContextManager[None]]

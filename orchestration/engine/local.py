@@ -1,7 +1,7 @@
 """The embedded local engine: tables, state machines and Lambda tasks, on this machine.
 
-It provisions from the same sources as the CDK app (``orchestration.tables``,
-``orchestration.functions``, the ASL files and the environment config) inside moto, with
+It provisions from the same sources as the CDK app (``orchestration.spec.tables``,
+``orchestration.spec.functions``, the ASL files and the environment config) inside moto, with
 Step Functions execution turned on: either moto's in-process mock (``ledgerflow run
 --local``, the tests), its DynamoDB in a worker process beside this one
 (``orchestration.engine.dynamodb_worker``), or moto's server mode on 127.0.0.1 (``ledgerflow
@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from moto import mock_aws
@@ -28,16 +28,15 @@ from moto.core.config import DefaultConfig
 from moto.server import ThreadedMotoServer
 
 from lambdas.alarm_notifier import NOTIFICATION_TOPIC_ENV
+from lambdas.names import NAMESPACE, SERVICE
 from lambdas.observability import metrics
 from lambdas.settings import PROCESSES_FILE_ENV
 from lambdas.start_run import start_first_execution
-from orchestration.alarms import MetricStore, all_functions
-from orchestration.asl import PROCESS_TRANSACTIONS, render, state_machine_name, substitutions
-from orchestration.config import EnvironmentConfig
-from orchestration.engine.dynamodb_worker import dynamodb_in_worker
+from orchestration.engine.cloudwatch import MetricStore
+from orchestration.engine.dynamodb_worker import dynamodb_in_worker, in_worker_config
 from orchestration.engine.lambda_runtime import InvocationStats, LocalLambdaRuntime
 from orchestration.engine.metrics_capture import isolated_metrics, store_sink
-from orchestration.engine.monitor import LocalMonitor, topic_names
+from orchestration.engine.monitor import LocalMonitor
 from orchestration.engine.moto_patch import (
     atomic_requests,
     atomic_server,
@@ -45,24 +44,22 @@ from orchestration.engine.moto_patch import (
     dynamodb_patches,
     in_process_lambda,
 )
-from orchestration.functions import FUNCTIONS, FunctionSpec
-from orchestration.tables import ALL_TABLES, table_environment
+from orchestration.spec.asl import PROCESS_TRANSACTIONS, render, substitutions
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.functions import ALL_FUNCTIONS, FUNCTIONS
+from orchestration.spec.names import EXAMPLE_ACCOUNT, function_arn, function_name, state_machine_name, topic_names
+from orchestration.spec.tables import ALL_TABLES, table_environment
 
-ACCOUNT = "123456789012"
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+ACCOUNT = EXAMPLE_ACCOUNT
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/ledgerflow-local-state-machine"
 QUIET_LOGGERS = ("moto", "botocore", "werkzeug", "aws_lambda_powertools")
 HANDLER_LOGGER = "ledgerflow"
 HANDLER_LOG_LEVEL = "ERROR"
 LOOPBACK = "127.0.0.1"
 EXECUTE_STATE_MACHINES: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}}
-
-
-def function_name(config: EnvironmentConfig, spec: FunctionSpec) -> str:
-    return config.resource_name(spec.name)
-
-
-def function_arn(config: EnvironmentConfig, spec: FunctionSpec) -> str:
-    return f"arn:aws:lambda:{config.region}:{ACCOUNT}:function:{function_name(config, spec)}"
 
 
 def lambda_environment(config: EnvironmentConfig, finance_url: str, processes_file: Path) -> dict[str, str]:
@@ -78,8 +75,8 @@ def lambda_environment(config: EnvironmentConfig, finance_url: str, processes_fi
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
-            "POWERTOOLS_SERVICE_NAME": "ledgerflow",
-            "POWERTOOLS_METRICS_NAMESPACE": "Ledgerflow",
+            "POWERTOOLS_SERVICE_NAME": SERVICE,
+            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": HANDLER_LOG_LEVEL,
@@ -104,7 +101,7 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def create_tables(config: EnvironmentConfig, dynamodb: Any) -> None:
+def create_tables(config: EnvironmentConfig, dynamodb: DynamoDBClient) -> None:
     for spec in ALL_TABLES:
         dynamodb.create_table(**spec.create_table_kwargs(config))
         if spec.ttl_attribute:
@@ -155,9 +152,9 @@ class LocalEngine:
             stack.enter_context(patched_environ(lambda_environment(config, finance_url, processes_file)))
             endpoint_url = None
             if port is None:
-                stack.enter_context(mock_aws(config=EXECUTE_STATE_MACHINES))
-                stack.enter_context(atomic_requests())
                 # DynamoDB in its own process, which applies the DynamoDB patches itself.
+                stack.enter_context(mock_aws(config=in_worker_config(EXECUTE_STATE_MACHINES)))
+                stack.enter_context(atomic_requests())
                 stack.enter_context(dynamodb_in_worker())
             else:
                 endpoint_url = stack.enter_context(moto_server(port))
@@ -166,7 +163,7 @@ class LocalEngine:
             store = MetricStore()
             stack.enter_context(isolated_metrics(metrics, store_sink(store)))
             runtime = LocalLambdaRuntime.for_functions(
-                lambda spec: function_name(config, spec), all_functions(), metric_store=store
+                lambda spec: function_name(config, spec), ALL_FUNCTIONS, metric_store=store
             )
             stack.enter_context(in_process_lambda(runtime))
             stack.enter_context(cached_json_paths())

@@ -2,86 +2,96 @@
 
 On AWS each Lambda container runs one invocation at a time, so the module-level ``metrics``
 object of ``lambdas.observability`` holds one invocation's metrics. Locally the interpreter
-runs tasks on many threads of one process, and Powertools keeps its metric set in shared
-dictionaries: concurrent invocations would mix their metrics into one flush. Here each
-thread is one warm "container": ``isolated_metrics`` gives the provider thread-local state
-(metric set, dimensions, metadata), so what a thread's invocation adds is what its flush
-serializes, and hands each flush's EMF document to a sink instead of printing it.
+runs tasks on many threads of one process, and one provider's metric set would mix their
+metrics into one flush. Here each thread is one warm "container": ``isolated_metrics`` gives
+``metrics`` a provider of its own, through Powertools' seam for it (``Metrics.provider``, which
+a caller may bring), that keeps one stock EMF provider per thread and hands each flush's EMF
+document to a sink instead of printing it. The handlers flush through whatever provider
+``metrics`` holds when they run (``lambdas.observability.log_metrics``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricResolution, MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-from orchestration.alarms import MetricStore
+from orchestration.engine.cloudwatch import MetricStore
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.types import CloudWatchEMFOutput
 
 EmfSink = Callable[[dict[str, Any]], None]
 
 
-class _ThreadState(threading.local):
-    def __init__(self) -> None:
-        self.metric_set: dict[str, Any] = {}
-        self.dimension_set: dict[str, str] = {}
-        self.dimension_sets: list[dict[str, str]] = []
-        self.metadata_set: dict[str, Any] = {}
-        self.timestamp: int | None = None
-        self.fresh = True
+class ThreadEMFProvider(AmazonCloudWatchEMFProvider):
+    """An EMF provider whose metric state is one stock provider per thread; flushes go to ``sink``."""
 
+    def __init__(self, *, namespace: str | None, service: str | None, sink: EmfSink) -> None:
+        super().__init__(namespace=namespace, service=service)
+        self._sink = sink
+        self._threads = threading.local()
 
-def _thread_attribute(name: str) -> property:
-    def get(self: IsolatedEMFProvider) -> Any:
-        state = self._ledgerflow_state
-        if state.fresh:
-            state.fresh = False
-            state.dimension_set.update({k: str(v) for k, v in self.default_dimensions.items()})
-        return getattr(state, name)
+    def _own(self) -> AmazonCloudWatchEMFProvider:
+        provider: AmazonCloudWatchEMFProvider | None = getattr(self._threads, "provider", None)
+        if provider is None:
+            provider = AmazonCloudWatchEMFProvider(
+                namespace=self.namespace, service=self.service, default_dimensions=dict(self.default_dimensions)
+            )
+            self._threads.provider = provider
+        return provider
 
-    def set_(self: IsolatedEMFProvider, value: Any) -> None:
-        setattr(self._ledgerflow_state, name, value)
+    def add_metric(
+        self, name: str, unit: MetricUnit | str, value: float, resolution: MetricResolution | int = 60
+    ) -> None:
+        self._own().add_metric(name=name, unit=unit, value=value, resolution=resolution)
 
-    return property(get, set_)
+    def add_dimension(self, name: str, value: str) -> None:
+        self._own().add_dimension(name=name, value=value)
 
+    def add_dimensions(self, **dimensions: str) -> None:
+        self._own().add_dimensions(**dimensions)
 
-class IsolatedEMFProvider(AmazonCloudWatchEMFProvider):
-    """The EMF provider with per-thread state; flushes go to ``_ledgerflow_sink``."""
+    def add_metadata(self, key: str, value: Any) -> None:
+        self._own().add_metadata(key=key, value=value)
 
-    _ledgerflow_state: _ThreadState
-    _ledgerflow_sink: EmfSink
-    metric_set = _thread_attribute("metric_set")  # type: ignore[assignment]
-    dimension_set = _thread_attribute("dimension_set")  # type: ignore[assignment]
-    dimension_sets = _thread_attribute("dimension_sets")  # type: ignore[assignment]
-    metadata_set = _thread_attribute("metadata_set")  # type: ignore[assignment]
-    timestamp = _thread_attribute("timestamp")  # type: ignore[assignment]
+    def set_timestamp(self, timestamp: int | dt.datetime) -> None:
+        self._own().set_timestamp(timestamp)
+
+    def serialize_metric_set(
+        self,
+        metrics: dict[str, Any] | None = None,
+        dimensions: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> CloudWatchEMFOutput:
+        return self._own().serialize_metric_set(metrics=metrics, dimensions=dimensions, metadata=metadata)
+
+    def clear_metrics(self) -> None:
+        self._own().clear_metrics()
 
     def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
-        if self.metric_set:
-            self._ledgerflow_sink(dict(self.serialize_metric_set()))
-        self.clear_metrics()
+        own = self._own()
+        if own.metric_set:
+            self._sink(dict(own.serialize_metric_set()))
+        own.clear_metrics()
 
 
 @contextmanager
-def isolated_metrics(metrics: Metrics, sink: EmfSink) -> Iterator[None]:
+def isolated_metrics(metrics: Metrics, sink: EmfSink) -> Iterator[ThreadEMFProvider]:
     """Give ``metrics`` per-thread state and send every flush to ``sink`` until the context exits."""
-    provider = metrics.provider
-    if not isinstance(provider, AmazonCloudWatchEMFProvider):
-        raise TypeError(f"expected the CloudWatch EMF provider, got {type(provider).__name__}")
-    original = type(provider)
-    provider._ledgerflow_state = _ThreadState()  # type: ignore[attr-defined]
-    provider._ledgerflow_sink = sink  # type: ignore[attr-defined]
-    provider.__class__ = IsolatedEMFProvider
+    original = metrics.provider
+    provider = ThreadEMFProvider(namespace=original.namespace, service=original.service, sink=sink)
+    metrics.provider = provider
     try:
-        yield
+        yield provider
     finally:
-        provider.__class__ = original
-        del provider._ledgerflow_state  # type: ignore[attr-defined]
-        del provider._ledgerflow_sink  # type: ignore[attr-defined]
-        provider.clear_metrics()
+        metrics.provider = original
 
 
 def store_sink(store: MetricStore) -> EmfSink:

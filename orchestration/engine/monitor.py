@@ -25,18 +25,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from orchestration.alarms import (
-    ALARM_NOTIFIER,
-    HEALTH_CHECK,
-    AlarmEvaluator,
-    AlarmSpec,
-    MetricStore,
-    State,
-    alarm_catalog,
-    cloudwatch_message,
-)
-from orchestration.config import EnvironmentConfig
+from orchestration.engine.cloudwatch import AlarmEvaluator, MetricStore
 from orchestration.engine.lambda_runtime import LocalLambdaRuntime
+from orchestration.spec.alarms import AlarmSpec, State, alarm_catalog, cloudwatch_message
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.functions import ALARM_NOTIFIER, HEALTH_CHECK
 
 STATE_MACHINE_METRICS = {"FAILED": "ExecutionsFailed", "TIMED_OUT": "ExecutionsTimedOut"}
 

@@ -83,6 +83,7 @@ from typing import TYPE_CHECKING, Any
 import moto
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.core.config import default_user_config
 from moto.core.responses import ActionContext, ActionResult
 from moto.core.utils import get_service_model
 from moto.dynamodb.exceptions import ItemSizeTooLarge
@@ -140,17 +141,26 @@ def replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
         setattr(owner, name, original)
 
 
+def _passed_through(event_name: str) -> bool:
+    """Whether moto's config passes the service of a ``before-send.<service>.<operation>`` event through."""
+    service = event_name.split(".", 2)[1] if event_name.count(".") >= 2 else ""
+    return service in default_user_config.get("core", {}).get("passthrough", {}).get("services", [])
+
+
 @contextmanager
 def atomic_requests() -> Iterator[None]:
     """Serve one in-process moto request at a time, as AWS applies each request atomically.
 
-    moto's backends are not thread-safe. The embedded engine's DynamoDB requests go to the
-    worker process (``orchestration.engine.dynamodb_worker``), which serves one at a time too.
+    moto's backends are not thread-safe. A service moto passes through (DynamoDB, which the
+    embedded engine's worker process answers, one request at a time too) takes no lock: moto
+    answers nothing for it here.
     """
     lock = threading.RLock()
     original = BotocoreStubber.__call__
 
     def atomic(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
+        if _passed_through(event_name):
+            return None
         with lock:
             return original(self, event_name, request, **kwargs)
 

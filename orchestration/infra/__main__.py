@@ -6,8 +6,8 @@ import sys
 
 from aws_cdk import App
 
-from orchestration.config import ConfigError
 from orchestration.infra.app import build_app, config_from_context
+from orchestration.spec.config import ConfigError
 
 
 def main() -> None:

@@ -8,12 +8,12 @@ from typing import Any
 from aws_cdk import App, Environment, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from orchestration.config import EnvironmentConfig, load_config
 from orchestration.infra.assets import stage_lambda_code
 from orchestration.infra.data_stack import DataStack
 from orchestration.infra.monitoring_stack import MonitoringStack
 from orchestration.infra.orchestration_stack import OrchestrationStack
-from orchestration.tables import ALL_TABLES
+from orchestration.spec.config import EnvironmentConfig, load_config
+from orchestration.spec.tables import ALL_TABLES
 
 DEFAULT_ENVIRONMENT = "dev"
 ENV_CONTEXT_KEY = "env"

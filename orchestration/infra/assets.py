@@ -14,13 +14,13 @@ import json
 import os
 import shutil
 import tempfile
+from importlib.resources import files
 from pathlib import Path
 
-from orchestration import PROJECT_ROOT
-from orchestration.config import EnvironmentConfig
+from orchestration.spec.config import EnvironmentConfig
 
-LAMBDAS_DIR = PROJECT_ROOT / "lambdas"
-STAGING_ROOT = PROJECT_ROOT / "build" / "lambda-asset"
+LAMBDAS_DIR = Path(str(files("lambdas")))
+STAGING_ROOT = Path("build") / "lambda-asset"
 PROCESSES_FILE = "processes.json"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", PROCESSES_FILE)
 
@@ -57,6 +57,7 @@ def stage_lambda_code(
 ) -> Path:
     """Return a directory holding ``lambdas/`` (code plus ``processes.json``) for ``Code.from_asset``."""
     processes = processes_json(config)
+    staging_root = staging_root.resolve()
     target = staging_root / _digest(source, processes)
     if (target / "lambdas" / PROCESSES_FILE).is_file():
         return target

@@ -1,4 +1,4 @@
-"""DataStack: the five DynamoDB tables of ``orchestration.tables.ALL_TABLES`` and their KMS key.
+"""DataStack: the five DynamoDB tables of ``orchestration.spec.tables.ALL_TABLES`` and their KMS key.
 
 A table whose spec has a ``stream_view`` gets its DynamoDB stream here; ``stream_arn`` hands
 its ARN to the stack that consumes it (the ARN carries a creation label, so it cannot be
@@ -14,8 +14,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from orchestration.config import EnvironmentConfig
-from orchestration.tables import ALL_TABLES, TableSpec
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.tables import ALL_TABLES, TableSpec
 
 
 def _key(name: str | None) -> dynamodb.Attribute | None:

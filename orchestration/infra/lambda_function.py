@@ -13,10 +13,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from orchestration.config import EnvironmentConfig
-from orchestration.functions import FunctionSpec
 from orchestration.infra import naming
 from orchestration.infra.compliance import XRAY_WILDCARD_REASON, acknowledge
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.functions import FunctionSpec
+from orchestration.spec.names import function_name
 
 # Newest Python runtime in aws-cdk-lib 2.275 (cdk-nag AwsSolutions-L1 follows the installed CDK).
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -60,12 +61,12 @@ def ledgerflow_function(
         scope,
         "Role",
         assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-        description=f"{naming.function_name(config, spec)}: only what this function needs",
+        description=f"{function_name(config, spec)}: only what this function needs",
     )
     function = lambda_.Function(
         scope,
         "Function",
-        function_name=naming.function_name(config, spec),
+        function_name=function_name(config, spec),
         description=f"ledgerflow {spec.name} ({config.environment})",
         runtime=RUNTIME,
         architecture=lambda_.Architecture.ARM_64,

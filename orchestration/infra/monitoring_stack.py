@@ -1,6 +1,6 @@
 """MonitoringStack: the alarm catalog as CloudWatch alarms, a health check, and notifications people can read.
 
-* ``orchestration.alarms.alarm_catalog`` is rendered alarm by alarm (the local engine evaluates
+* ``orchestration.spec.alarms.alarm_catalog`` is rendered alarm by alarm (the local engine evaluates
   the same list), each with an ALARM and an OK action.
 * Alarms publish to the **alarm topic**; the alarm-notifier Lambda, its only subscriber, turns
   each CloudWatch document into an email and an SMS and publishes them to the **notification
@@ -31,19 +31,14 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from lambdas.alarm_notifier import NOTIFICATION_TOPIC_ENV
-from orchestration.alarms import (
-    ALARM_NOTIFIER,
-    HEALTH_CHECK,
-    AlarmSpec,
-    MissingData,
-    alarm_catalog,
-)
-from orchestration.config import EnvironmentConfig
-from orchestration.functions import FunctionSpec
+from lambdas.names import NAMESPACE, SERVICE
 from orchestration.infra import naming
 from orchestration.infra.lambda_function import ledgerflow_function, powertools_layer_arn
 from orchestration.infra.orchestration_stack import function_environment
-from orchestration.tables import RUNS
+from orchestration.spec.alarms import AlarmSpec, MissingData, alarm_catalog
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.functions import ALARM_NOTIFIER, HEALTH_CHECK, FunctionSpec
+from orchestration.spec.tables import RUNS
 
 MISSING_DATA = {
     MissingData.NOT_BREACHING: cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -153,8 +148,8 @@ class MonitoringStack(Stack):
     def _notifier(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> lambda_.Function:
         environment = {
             NOTIFICATION_TOPIC_ENV: self.notification_topic.topic_arn,
-            "POWERTOOLS_SERVICE_NAME": naming.SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": naming.METRICS_NAMESPACE,
+            "POWERTOOLS_SERVICE_NAME": SERVICE,
+            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
         }
         statements = [
             iam.PolicyStatement(

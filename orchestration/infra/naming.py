@@ -10,17 +10,10 @@ from __future__ import annotations
 from aws_cdk import ArnFormat, Stack
 from constructs import Construct
 
-from orchestration.asl import state_machine_name
-from orchestration.config import EnvironmentConfig
-from orchestration.functions import FunctionSpec
-from orchestration.tables import Index, TableSpec
-
-SERVICE_NAME = "ledgerflow"
-METRICS_NAMESPACE = "Ledgerflow"  # lambdas/observability.py NAMESPACE
-
-
-def function_name(config: EnvironmentConfig, spec: FunctionSpec) -> str:
-    return config.resource_name(spec.name)
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.functions import FunctionSpec
+from orchestration.spec.names import function_name, state_machine_name
+from orchestration.spec.tables import Index, TableSpec
 
 
 def function_log_group_name(config: EnvironmentConfig, spec: FunctionSpec) -> str:

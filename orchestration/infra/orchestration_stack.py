@@ -22,11 +22,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from lambdas.names import NAMESPACE, SERVICE
 from lambdas.settings import STATE_MACHINE_ARNS_ENV
 from lambdas.start_run import NEW_PENDING_RUN_FILTER
-from orchestration.asl import PROCESS_TRANSACTIONS, state_machine_name, substitutions
-from orchestration.config import EnvironmentConfig
-from orchestration.functions import FUNCTIONS, TASK_FUNCTIONS, FunctionSpec
 from orchestration.infra import naming
 from orchestration.infra.compliance import (
     LOG_DELIVERY_WILDCARD_REASON,
@@ -35,7 +33,11 @@ from orchestration.infra.compliance import (
     acknowledge,
 )
 from orchestration.infra.lambda_function import ledgerflow_function, powertools_layer_arn
-from orchestration.tables import ALL_TABLES, table_environment
+from orchestration.spec.asl import PROCESS_TRANSACTIONS, substitutions
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.functions import FUNCTIONS, TASK_FUNCTIONS, FunctionSpec
+from orchestration.spec.names import state_machine_name
+from orchestration.spec.tables import ALL_TABLES, table_environment
 
 STATE_MACHINE_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
@@ -77,8 +79,8 @@ def function_environment(
         env["FINANCE_TIMEOUT_SECONDS"] = str(config.finance.timeout_seconds)
         if config.finance.token_secret_name:
             env["FINANCE_TOKEN_SECRET_NAME"] = config.finance.token_secret_name
-    env["POWERTOOLS_SERVICE_NAME"] = naming.SERVICE_NAME
-    env["POWERTOOLS_METRICS_NAMESPACE"] = naming.METRICS_NAMESPACE
+    env["POWERTOOLS_SERVICE_NAME"] = SERVICE
+    env["POWERTOOLS_METRICS_NAMESPACE"] = NAMESPACE
     return env
 
 

@@ -7,8 +7,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.config import EnvironmentConfig, ProcessOverrides
 from orchestration.infra.app import build_stacks
+from orchestration.spec.config import EnvironmentConfig, ProcessOverrides
 
 MAX_RESOURCES_PER_STACK = 50
 MAX_TEMPLATE_BYTES = 51_200  # CloudFormation TemplateBody limit (inline)

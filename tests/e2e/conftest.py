@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestration.config import CONFIG_DIR, EnvironmentConfig
 from orchestration.engine.local import LocalEngine
-from orchestration.finance_sim import FinanceFaults, FinanceSimulator
-from orchestration.gates import GateStore
-from orchestration.hcm import SeededRun, seed_run
-from orchestration.tables import GATE_AUDIT, GATES, RUNS, TRANSACTIONS
+from orchestration.ops.gates import GateStore
+from orchestration.sim.finance import FinanceFaults, FinanceSimulator
+from orchestration.sim.hcm import SeededRun, seed_run
+from orchestration.spec.config import CONFIG_DIR, EnvironmentConfig
+from orchestration.spec.tables import GATE_AUDIT, GATES, RUNS, TRANSACTIONS
 
 ConfigFactory = Callable[..., EnvironmentConfig]
 

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from lambdas.alarm_text import SMS_LIMIT
 from orchestration.cli import app
-from orchestration.runner import run_local
+from orchestration.run.runner import run_local
 
 runner = CliRunner()
 SHORT_RETRIES = {"interval_seconds": 1, "backoff_rate": 1.0, "max_attempts": 2, "max_delay_seconds": 1}

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestration.aws import ENDPOINT_ENV
-from orchestration.config import CONFIG_DIR, CONFIG_DIR_ENV
+from orchestration.ops.aws import ENDPOINT_ENV
+from orchestration.spec.config import CONFIG_DIR, CONFIG_DIR_ENV
 from tests.e2e.helpers import wait_until
 
 LEDGERFLOW = str(Path(sys.executable).with_name("ledgerflow"))

@@ -8,9 +8,9 @@ from collections import Counter
 from typer.testing import CliRunner
 
 from orchestration.cli import app
-from orchestration.config import HISTORY_LIMIT, worst_case_history_events
-from orchestration.faults import FaultProfile
-from orchestration.runner import run_local
+from orchestration.faults.profiles import FaultProfile
+from orchestration.run.runner import run_local
+from orchestration.spec.config import HISTORY_LIMIT, worst_case_history_events
 
 runner = CliRunner()
 

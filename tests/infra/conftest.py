@@ -16,8 +16,8 @@ import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from orchestration.config import EnvironmentConfig, load_config
 from orchestration.infra.app import LedgerflowStacks, build_stacks
+from orchestration.spec.config import EnvironmentConfig, load_config
 
 INFRA_DIR = Path(__file__).parent
 

@@ -8,9 +8,9 @@ from typing import Any
 from aws_cdk import App
 from aws_cdk.assertions import Match, Template
 
-from orchestration.config import EnvironmentConfig
 from orchestration.infra.data_stack import DataStack
-from orchestration.tables import ALL_TABLES, RUNS
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.tables import ALL_TABLES, RUNS
 from tests.infra.conftest import Synthesized
 from tests.infra.support import resources
 

@@ -7,9 +7,6 @@ from typing import Any
 
 import pytest
 
-from orchestration.asl import state_machine_name
-from orchestration.config import EnvironmentConfig
-from orchestration.functions import FUNCTIONS, FunctionSpec
 from orchestration.infra import naming
 from orchestration.infra.orchestration_stack import (
     TABLE_READ_ACTIONS,
@@ -17,7 +14,10 @@ from orchestration.infra.orchestration_stack import (
     function_environment,
     powertools_layer_arn,
 )
-from orchestration.tables import ALL_TABLES, GATES
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.functions import FUNCTIONS, FunctionSpec
+from orchestration.spec.names import function_name, state_machine_name
+from orchestration.spec.tables import ALL_TABLES, GATES
 from tests.infra.conftest import Synthesized
 from tests.infra.support import Grant, flatten, function_roles, resources, role_grants
 
@@ -32,7 +32,7 @@ def function(raw: dict[str, Any], name: str) -> dict[str, Any]:
 
 def grants_of(synthesized: Synthesized, spec: FunctionSpec) -> set[Grant]:
     raw = synthesized.raw("orchestration")
-    return role_grants(raw, function_roles(raw)[naming.function_name(synthesized.config, spec)])
+    return role_grants(raw, function_roles(raw)[function_name(synthesized.config, spec)])
 
 
 def machine_arns(config: EnvironmentConfig) -> dict[str, str]:
@@ -52,14 +52,14 @@ def table_of(resource: str) -> str:
 def test_one_function_per_spec(synthesized: Synthesized) -> None:
     raw = synthesized.raw("orchestration")
     names = {f["Properties"]["FunctionName"] for f in resources(raw, "AWS::Lambda::Function").values()}
-    assert names == {naming.function_name(synthesized.config, spec) for spec in FUNCTIONS}
+    assert names == {function_name(synthesized.config, spec) for spec in FUNCTIONS}
 
 
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda s: s.name)
 def test_function_configuration(synthesized: Synthesized, spec: FunctionSpec) -> None:
     config = synthesized.config
     raw = synthesized.raw("orchestration")
-    props = function(raw, naming.function_name(config, spec))["Properties"]
+    props = function(raw, function_name(config, spec))["Properties"]
     assert props["Runtime"] == "python3.14"
     assert props["Architectures"] == ["arm64"]
     assert props["Handler"] == spec.handler
@@ -135,7 +135,7 @@ def test_role_has_nothing_else(synthesized: Synthesized, spec: FunctionSpec) -> 
     config = synthesized.config
     grants = grants_of(synthesized, spec)
     raw = synthesized.raw("orchestration")
-    own_log_group = function(raw, naming.function_name(config, spec))["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    own_log_group = function(raw, function_name(config, spec))["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     services = {g.action.split(":")[0] for g in grants}
     allowed = {"logs", "xray"} | ({"dynamodb", "kms"} if spec.reads or spec.writes or spec.stream_source else set())
     allowed |= {"states"} if spec.starts_executions else set()
@@ -213,9 +213,9 @@ def test_every_dynamodb_call_the_handlers_make_is_granted_on_aws(synthesized: Sy
 
     from botocore.client import BaseClient
 
-    from orchestration.config import load_config
     from orchestration.engine.lambda_runtime import LocalLambdaRuntime
-    from orchestration.runner import run_local
+    from orchestration.run.runner import run_local
+    from orchestration.spec.config import load_config
 
     local = load_config("local")
     # Small chunks, and overloads that go straight to the Catch path (RecordResult, whose
@@ -233,7 +233,7 @@ def test_every_dynamodb_call_the_handlers_make_is_granted_on_aws(synthesized: Sy
             "defaults": local.defaults.model_copy(update={"chunk_size": 5}),
         }
     )
-    spec_of = {naming.function_name(local, spec): spec for spec in FUNCTIONS}
+    spec_of = {function_name(local, spec): spec for spec in FUNCTIONS}
     table_spec = {table.table_name(local): table for table in ALL_TABLES}
     running = threading.local()
     made: set[tuple[str, str, str]] = set()

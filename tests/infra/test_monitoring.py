@@ -6,8 +6,8 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from orchestration.alarms import alarm_catalog
 from orchestration.engine.local import LocalEngine
+from orchestration.spec.alarms import alarm_catalog
 from tests.infra.conftest import Synthesized
 from tests.infra.support import flatten, resources, role_grants
 

@@ -12,10 +12,10 @@ import pytest
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from orchestration.config import ConfigError, EnvironmentConfig
 from orchestration.infra.app import config_from_context
 from orchestration.infra.assets import stage_lambda_code
 from orchestration.infra.scale import MONITORING_SUFFIX, scaled_config, synth_sizes
+from orchestration.spec.config import ConfigError, EnvironmentConfig
 from tests.infra.conftest import Synthesized
 
 

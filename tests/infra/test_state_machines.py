@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from orchestration.asl import PROCESS_TRANSACTIONS, placeholders, render, state_machine_name
-from orchestration.functions import FUNCTIONS, TASK_FUNCTIONS
-from orchestration.infra import naming
+from orchestration.spec.asl import PROCESS_TRANSACTIONS, placeholders, render
+from orchestration.spec.functions import FUNCTIONS, TASK_FUNCTIONS
+from orchestration.spec.names import function_name, state_machine_name
 from tests.infra.conftest import Synthesized
 from tests.infra.support import resources, role_grants
 
@@ -71,7 +71,7 @@ def test_substitutions_render_to_valid_asl_with_the_profile_retry_values(synthes
         subs = state_machines(template)[state_machine_name(config, profile)]["Properties"]["DefinitionSubstitutions"]
         for spec in TASK_FUNCTIONS:
             logical_id = subs[str(spec.placeholder)]["Fn::GetAtt"][0]
-            assert functions[logical_id]["Properties"]["FunctionName"] == naming.function_name(config, spec)
+            assert functions[logical_id]["Properties"]["FunctionName"] == function_name(config, spec)
         rendered = render(
             PROCESS_TRANSACTIONS,
             {
@@ -112,7 +112,7 @@ def test_state_machine_role_invokes_exactly_the_task_functions(synthesized: Synt
     machine = state_machines(raw)[state_machine_name(synthesized.config, profile)]
     grants = role_grants(raw, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
     invoked = {g.resource for g in grants if g.action == "lambda:InvokeFunction"}
-    task_names = {naming.function_name(synthesized.config, spec) for spec in TASK_FUNCTIONS}
+    task_names = {function_name(synthesized.config, spec) for spec in TASK_FUNCTIONS}
     functions = resources(raw, "AWS::Lambda::Function")
     expected = {f"${{{lid}.Arn}}" for lid, fn in functions.items() if fn["Properties"]["FunctionName"] in task_names}
     assert invoked == expected

@@ -6,10 +6,9 @@ import json
 from typing import Any
 
 from lambdas.start_run import NEW_PENDING_RUN_FILTER
-from orchestration.asl import state_machine_name
-from orchestration.functions import FUNCTIONS
-from orchestration.infra import naming
 from orchestration.infra.orchestration_stack import STREAM_READ_ACTIONS, TRIGGER_RETRY_ATTEMPTS
+from orchestration.spec.functions import FUNCTIONS
+from orchestration.spec.names import function_name, state_machine_name
 from tests.infra.conftest import Synthesized
 from tests.infra.support import flatten, function_roles, resources, role_grants
 
@@ -27,7 +26,7 @@ def test_one_filtered_mapping_from_the_runs_stream_to_start_run(synthesized: Syn
     props = mapping["Properties"]
     functions = resources(raw, "AWS::Lambda::Function")
     target = functions[props["FunctionName"]["Ref"]]["Properties"]["FunctionName"]
-    assert target == naming.function_name(synthesized.config, START_RUN)
+    assert target == function_name(synthesized.config, START_RUN)
     assert "RunsTable" in flatten(props["EventSourceArn"]) and "StreamArn" in flatten(props["EventSourceArn"])
     (criteria,) = props["FilterCriteria"]["Filters"]
     assert json.loads(criteria["Pattern"]) == NEW_PENDING_RUN_FILTER
@@ -67,7 +66,7 @@ def test_dead_letter_queue_is_encrypted_and_refuses_plain_http(synthesized: Synt
 def test_start_run_role_allows_only_start_execution_stream_read_and_its_dlq(synthesized: Synthesized) -> None:
     config = synthesized.config
     raw = synthesized.raw("orchestration")
-    grants = role_grants(raw, function_roles(raw)[naming.function_name(config, START_RUN)])
+    grants = role_grants(raw, function_roles(raw)[function_name(config, START_RUN)])
     by_service: dict[str, set[tuple[str, str]]] = {}
     for grant in grants:
         by_service.setdefault(grant.action.split(":")[0], set()).add((grant.action, grant.resource))
@@ -102,7 +101,7 @@ def test_start_run_is_not_invoked_by_any_state_machine(synthesized: Synthesized)
     start_run_id = next(
         logical_id
         for logical_id, fn in resources(raw, "AWS::Lambda::Function").items()
-        if fn["Properties"]["FunctionName"] == naming.function_name(synthesized.config, START_RUN)
+        if fn["Properties"]["FunctionName"] == function_name(synthesized.config, START_RUN)
     )
     for machine in resources(raw, "AWS::StepFunctions::StateMachine").values():
         assert start_run_id not in json.dumps(machine["Properties"]["DefinitionSubstitutions"])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orchestration.config import EnvironmentConfig
-from orchestration.runner import RunReport
+from orchestration.run.report import RunReport
+from orchestration.spec.config import EnvironmentConfig
 
 
 def assert_invariants(report: RunReport, config: EnvironmentConfig) -> None:

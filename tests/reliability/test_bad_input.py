@@ -18,12 +18,12 @@ import yaml
 from typer.testing import CliRunner
 
 from orchestration import render
-from orchestration.asl import PROCESS_TRANSACTIONS
 from orchestration.cli import app
-from orchestration.config import config_path
 from orchestration.engine import local
-from orchestration.functions import FUNCTIONS
-from orchestration.tables import RUNS
+from orchestration.spec.asl import PROCESS_TRANSACTIONS
+from orchestration.spec.config import config_path
+from orchestration.spec.functions import FUNCTIONS
+from orchestration.spec.tables import RUNS
 from tests.e2e.helpers import wait_for_execution
 
 runner = CliRunner()

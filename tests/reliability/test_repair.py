@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from lambdas.record_result import UNCONFIRMED_NOTE
 from orchestration.cli import app
-from orchestration.engine.crash import CrashAfterPost
-from orchestration.finance_sim import FinanceFaults
-from orchestration.reconciliation import invariant_violations
-from orchestration.repair import reconcile, run_executions, state_machine_arn, transactions
+from orchestration.faults.crash import CrashAfterPost
+from orchestration.ops.reconciliation import invariant_violations
+from orchestration.ops.repair import reconcile, run_executions, state_machine_arn, transactions
+from orchestration.sim.finance import FinanceFaults
 from tests.e2e.helpers import wait_for_execution, wait_until
 
 runner = CliRunner()

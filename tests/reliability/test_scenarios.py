@@ -6,7 +6,8 @@ intervals, outages); each test also checks that its fault really happened.
 
 from __future__ import annotations
 
-from orchestration.runner import RunReport, run_local
+from orchestration.run.report import RunReport
+from orchestration.run.runner import run_local
 from tests.reliability.invariants import assert_invariants
 
 SMALL = {"batch_size": 20, "chunk_size": 4}

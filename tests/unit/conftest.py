@@ -1,7 +1,7 @@
 """Fixtures of the unit tests: the local config, moto-backed AWS, and the real finance simulator.
 
 Only AWS is mocked (moto ``mock_aws``, in-process). The tables are created from
-``orchestration.tables`` through the local engine's ``create_tables``, the handlers see the
+``orchestration.spec.tables`` through the local engine's ``create_tables``, the handlers see the
 same environment the local engine gives them (``lambda_environment``), and the finance
 system is the real HTTP simulator on 127.0.0.1.
 """
@@ -22,12 +22,12 @@ from moto import mock_aws
 
 from lambdas import finance_lookup, post_to_finance, settings, start_next, start_run, store
 from lambdas.models import TransactionStatus
-from orchestration.config import EnvironmentConfig, load_config
 from orchestration.engine.lambda_runtime import LocalContext
 from orchestration.engine.local import create_tables, lambda_environment
-from orchestration.finance_sim import FinanceSimulator
-from orchestration.hcm import SeededRun, seed_run
-from orchestration.tables import GATE_AUDIT, GATES, RUNS, TRANSACTIONS
+from orchestration.sim.finance import FinanceSimulator
+from orchestration.sim.hcm import SeededRun, seed_run
+from orchestration.spec.config import EnvironmentConfig, load_config
+from orchestration.spec.tables import GATE_AUDIT, GATES, RUNS, TRANSACTIONS
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -93,7 +93,7 @@ class Aws:
         malformed_share: float = 0.0,
         seed: int = 0,
     ) -> SeededRun:
-        """HCM staging data written by the simulated HCM (``orchestration.hcm``)."""
+        """HCM staging data written by the simulated HCM (``orchestration.sim.hcm``)."""
         return seed_run(
             self.resource,
             runs_table=self.runs_table,

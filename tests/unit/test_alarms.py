@@ -13,22 +13,21 @@ import pytest
 from lambdas import alarm_notifier, health_check
 from lambdas.alarm_text import SMS_LIMIT, AlarmMessage, format_notification
 from lambdas.observability import metrics
-from orchestration.alarms import (
-    AlarmEvaluator,
+from orchestration.engine.cloudwatch import AlarmEvaluator, MetricStore
+from orchestration.engine.metrics_capture import isolated_metrics, store_sink
+from orchestration.sim.finance import FinanceSimulator
+from orchestration.spec.alarms import (
     AlarmSpec,
     MathKind,
     MetricRef,
-    MetricStore,
     MissingData,
     State,
     alarm_catalog,
-    all_functions,
     cloudwatch_message,
 )
-from orchestration.config import EnvironmentConfig, load_config
-from orchestration.engine.metrics_capture import isolated_metrics, store_sink
-from orchestration.engine.monitor import topic_names
-from orchestration.finance_sim import FinanceSimulator
+from orchestration.spec.config import EnvironmentConfig, load_config
+from orchestration.spec.functions import ALL_FUNCTIONS
+from orchestration.spec.names import topic_names
 from tests.unit.conftest import Aws
 
 ENVIRONMENTS = ("local", "dev")
@@ -56,7 +55,7 @@ def test_catalog_covers_every_required_alarm_with_config_thresholds(env: str) ->
         "OldestPendingAgeSeconds",
     } <= metrics_watched
     functions = {dict(m.dimensions).get("FunctionName") for spec in alarms for m in spec.metrics}
-    assert {config.resource_name(spec.name) for spec in all_functions()} <= functions
+    assert {config.resource_name(spec.name) for spec in ALL_FUNCTIONS} <= functions
     for spec in alarms:
         assert spec.runbook and spec.title and spec.scope
         assert 1 <= spec.datapoints_to_alarm <= spec.evaluation_periods

@@ -11,18 +11,18 @@ import pytest
 from lambdas import errors, finance_client
 from lambdas.finance_client import TRANSIENT_ERRORS
 from lambdas.models import ProcessSettings, RunState
-from orchestration.asl import (
+from orchestration.spec.asl import (
     PROCESS_TRANSACTIONS,
     DefinitionError,
     placeholders,
     render,
     retry_substitutions,
-    state_machine_name,
     substitutions,
 )
-from orchestration.config import EnvironmentConfig
-from orchestration.functions import FUNCTIONS, TASK_FUNCTIONS, FunctionSpec
-from orchestration.tables import ALL_TABLES
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.functions import FUNCTIONS, TASK_FUNCTIONS, FunctionSpec
+from orchestration.spec.names import state_machine_name
+from orchestration.spec.tables import ALL_TABLES
 
 PROFILE = "standard"
 CRASH_ERRORS = {"Runtime.ExitError", "Sandbox.Timedout", "Lambda.Unknown"}

@@ -11,9 +11,9 @@ import pytest
 from moto import mock_aws
 
 from bench.throughput import DRIVER, DYNAMODB_SCALING, Probe, definition_levels, fit_levels, request_units
-from orchestration.config import load_config
-from orchestration.functions import TASK_FUNCTIONS
-from orchestration.plan import Level
+from orchestration.planning.plan import Level
+from orchestration.spec.config import load_config
+from orchestration.spec.functions import TASK_FUNCTIONS
 
 
 def test_the_definition_states_fall_into_execution_batch_and_item_levels() -> None:

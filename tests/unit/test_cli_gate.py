@@ -14,10 +14,10 @@ from click.testing import Result
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from lambdas.start_next import execution_name
+from lambdas.names import execution_name
 from orchestration.cli import app
-from orchestration.config import CONFIG_DIR, CONFIG_DIR_ENV
 from orchestration.engine.local import provision_state_machines
+from orchestration.spec.config import CONFIG_DIR, CONFIG_DIR_ENV
 from tests.unit.conftest import Aws
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestration.config import (
+from orchestration.spec.config import (
     CONFIG_DIR,
     HISTORY_BUDGET,
     ConfigError,

@@ -24,7 +24,7 @@ from moto.dynamodb.models import dynamodb_backends
 from orchestration.engine import dynamodb_worker
 from orchestration.engine.dynamodb_worker import WorkerFailed, dynamodb_in_worker, is_dynamodb
 from orchestration.engine.moto_patch import atomic_requests
-from orchestration.tables import TRANSACTIONS
+from orchestration.spec.tables import TRANSACTIONS
 
 REGION = "us-east-1"
 

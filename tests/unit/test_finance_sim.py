@@ -33,7 +33,7 @@ from lambdas.finance_client import (
     LedgerRecord,
     PostResult,
 )
-from orchestration.finance_sim import FinanceFaults, FinanceSimulator
+from orchestration.sim.finance import FinanceFaults, FinanceSimulator
 
 ACCOUNTS = ("6000-SALARIES", "6100-BENEFITS", "2100-PAYROLL-LIABILITY")
 

@@ -28,8 +28,8 @@ from lambdas.store import load_transactions, record_outcome
 from lambdas.transform import transform
 from orchestration.engine.lambda_runtime import LocalContext
 from orchestration.engine.metrics_capture import isolated_metrics
-from orchestration.finance_sim import FinanceFaults, FinanceSimulator
-from orchestration.gates import GateStore
+from orchestration.ops.gates import GateStore
+from orchestration.sim.finance import FinanceFaults, FinanceSimulator
 from tests.unit.conftest import Aws
 
 PROCESS = "expense_report"

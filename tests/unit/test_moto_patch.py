@@ -14,7 +14,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 
 from orchestration.engine.lambda_runtime import LocalLambdaRuntime
 from orchestration.engine.moto_patch import PINNED_MOTO, UnsupportedMoto, in_process_lambda
-from orchestration.functions import FUNCTIONS
+from orchestration.spec.functions import FUNCTIONS
 
 
 def keyed_table(range_type: str) -> Any:

@@ -15,9 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from orchestration.cli import app
-from orchestration.config import CONFIG_DIR, EnvironmentConfig
-from orchestration.functions import TASK_FUNCTIONS
-from orchestration.plan import (
+from orchestration.planning.plan import (
     Assumptions,
     FunctionCoefficients,
     Level,
@@ -31,6 +29,8 @@ from orchestration.plan import (
     load_prices,
     make_plan,
 )
+from orchestration.spec.config import CONFIG_DIR, EnvironmentConfig
+from orchestration.spec.functions import TASK_FUNCTIONS
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestration.cli import app
-from orchestration.serve import PortUnavailable, check_port
+from orchestration.run.serve import PortUnavailable, check_port
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ import pytest
 from botocore.config import Config
 
 from lambdas import start_run
-from lambdas.models import RUN_PENDING, RunInput
+from lambdas.models import RunInput, RunStatus
 from lambdas.settings import PROCESSES_FILE_ENV, STATE_MACHINE_ARNS_ENV, UnroutableProcess, state_machine_arn
-from orchestration.asl import state_machine_name
-from orchestration.config import EnvironmentConfig, load_config
 from orchestration.engine.lambda_runtime import LocalContext
 from orchestration.infra.assets import processes_json
+from orchestration.spec.config import EnvironmentConfig, load_config
+from orchestration.spec.names import state_machine_name
 from tests.unit.conftest import Aws
 
 PATIENT_PROCESS = "payroll_journal"  # retry profile "patient" in config/dev.yaml
@@ -101,7 +101,9 @@ def executions(arn: str) -> dict[str, dict[str, Any]]:
 
 
 def put_run(aws: Aws, **item: Any) -> None:
-    aws.resource.Table(aws.runs_table).put_item(Item={"status": RUN_PENDING, "transaction_count": 1, **item})
+    aws.resource.Table(aws.runs_table).put_item(
+        Item={"status": RunStatus.PENDING.value, "transaction_count": 1, **item}
+    )
 
 
 def test_a_new_run_starts_its_first_execution_on_its_profiles_state_machine(

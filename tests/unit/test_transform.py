@@ -12,7 +12,7 @@ from lambdas.finance_client import JournalEntry
 from lambdas.models import TransactionStatus
 from lambdas.store import load_transactions
 from lambdas.transform import MalformedRecord, to_journal_line
-from orchestration.hcm import MALFORMED_KINDS, make_transactions
+from orchestration.sim.hcm import MALFORMED_KINDS, make_transactions
 from tests.unit.conftest import Aws
 
 PROCESS = "payroll_journal"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import boto3
@@ -26,8 +26,16 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from orchestration.errors import LedgerflowError
+
 if TYPE_CHECKING:
-    from orchestration.config import EnvironmentConfig
+    from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_sts import STSClient
+
+    from orchestration.spec.config import EnvironmentConfig
 
 ENDPOINT_ENV = "LEDGERFLOW_ENDPOINT_URL"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -40,15 +48,11 @@ CREDENTIAL_ERRORS = frozenset(
 )
 
 
-class AwsAccessError(Exception):
-    """Reaching AWS failed for a reason the operator can fix; the message says which."""
-
-
-class NotProvisioned(Exception):
+class NotProvisioned(LedgerflowError):
     """The endpoint or region does not hold what the config names (state machine, parameter)."""
 
 
-def find_state_machine(sfn: Any, name: str) -> str:
+def find_state_machine(sfn: SFNClient, name: str) -> str:
     """A state machine's ARN by name: the same lookup on AWS and on a local endpoint."""
     for page in sfn.get_paginator("list_state_machines").paginate():
         for machine in page["stateMachines"]:
@@ -82,13 +86,23 @@ class AwsTarget:
             )
         return boto3.Session(region_name=self.region)
 
-    def client(self, service: str) -> Any:
-        session: Any = self.session
-        return session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+    def dynamodb(self) -> DynamoDBClient:
+        return self.session.client("dynamodb", endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
 
-    def resource(self, service: str) -> Any:
-        session: Any = self.session
-        return session.resource(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+    def tables(self) -> DynamoDBServiceResource:
+        return self.session.resource("dynamodb", endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+
+    def sfn(self) -> SFNClient:
+        return self.session.client("stepfunctions", endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+
+    def ssm(self) -> SSMClient:
+        return self.session.client("ssm", endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+
+    def sns(self) -> SNSClient:
+        return self.session.client("sns", endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+
+    def sts(self) -> STSClient:
+        return self.session.client("sts", endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
 
     @property
     def where(self) -> str:

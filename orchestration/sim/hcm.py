@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from lambdas.models import RUN_PENDING, TransactionStatus
+from lambdas.models import RunStatus, TransactionStatus
 from lambdas.store import now_iso
 
 MALFORMED_KINDS = (
@@ -111,7 +111,7 @@ def seed_run(
         Item={
             "run_id": run_id,
             "process": process,
-            "status": RUN_PENDING,
+            "status": RunStatus.PENDING.value,
             "transaction_count": count,
             "period": period,
             "created_at": now_iso(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from orchestration.finance_sim import FinanceFaults
+from orchestration.sim.finance import FinanceFaults
 
 
 class FaultProfile(StrEnum):
@@ -14,7 +14,7 @@ class FaultProfile(StrEnum):
 
 
 OUTAGE_MARGIN_SECONDS = 2.0
-"""How much an ``outage`` with no set duration outlasts the retry budget (see ``orchestration.runner``)."""
+"""How much an ``outage`` with no set duration outlasts the retry budget (see ``orchestration.run.runner``)."""
 
 
 def finance_faults(profile: FaultProfile, *, seed: int, timeout_seconds: float) -> FinanceFaults:

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import boto3
 
-from orchestration.aws import finance_url_parameter
-from orchestration.config import EnvironmentConfig
 from orchestration.engine.local import LOOPBACK, LocalEngine
-from orchestration.faults import FaultProfile, finance_faults
-from orchestration.finance_sim import FinanceSimulator
-from orchestration.gates import GateStore
-from orchestration.tables import GATE_AUDIT, GATES
+from orchestration.faults.profiles import FaultProfile, finance_faults
+from orchestration.ops.aws import finance_url_parameter
+from orchestration.ops.gates import GateStore
+from orchestration.sim.finance import FinanceSimulator
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.tables import GATE_AUDIT, GATES
 
 SERVER_OPERATOR = "ledgerflow local serve"
 

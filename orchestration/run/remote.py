@@ -7,22 +7,22 @@ server publishes as an SSM parameter (the Lambdas' own setting, where a client c
 
 from __future__ import annotations
 
-import json
 import urllib.request
-from typing import Any
 
+from lambdas.journal import LedgerEntry
 from lambdas.start_run import start_first_execution
-from orchestration.asl import state_machine_name
-from orchestration.aws import AwsTarget, NotProvisioned, finance_url_parameter, find_state_machine
-from orchestration.config import EnvironmentConfig
 from orchestration.engine.lambda_runtime import InvocationStats
-from orchestration.finance_sim import FinanceStats, LedgerEntry
+from orchestration.ops.aws import AwsTarget, NotProvisioned, finance_url_parameter, find_state_machine
+from orchestration.ops.ledger import fetch_ledger
+from orchestration.sim.finance import FinanceStats
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.names import state_machine_name
 
 HTTP_TIMEOUT_SECONDS = 30
 
 
 class RemoteEngine:
-    """The engine interface of ``orchestration.runner`` over clients pointed at an endpoint."""
+    """The engine interface of ``orchestration.run.runner`` over clients pointed at an endpoint."""
 
     stats: InvocationStats | None = None
     """Lambda invocations happen in the server's process: no live view from here."""
@@ -30,10 +30,10 @@ class RemoteEngine:
     def __init__(self, config: EnvironmentConfig, target: AwsTarget) -> None:
         self.config = config
         self.endpoint_url = target.endpoint_url
-        self.sfn = target.client("stepfunctions")
-        self.dynamodb = target.client("dynamodb")
-        self.tables = target.resource("dynamodb")
-        self.ssm = target.client("ssm")
+        self.sfn = target.sfn()
+        self.dynamodb = target.dynamodb()
+        self.tables = target.tables()
+        self.ssm = target.ssm()
         self.state_machines = {
             profile: find_state_machine(self.sfn, state_machine_name(config, profile))
             for profile in config.used_profiles()
@@ -56,17 +56,15 @@ class RemoteEngine:
 
 
 class RemoteFinance:
-    """The finance simulator's ledger and counters, read over its HTTP API."""
+    """The finance simulator behind ``local serve``: its ledger (as any finance system's) and its counters."""
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
 
-    def _get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.url}{path}", timeout=HTTP_TIMEOUT_SECONDS) as response:
-            return json.loads(response.read())
-
     def ledger(self) -> list[LedgerEntry]:
-        return [LedgerEntry.model_validate(entry) for entry in self._get("/journal-entries")]
+        return fetch_ledger(self.url, timeout_seconds=HTTP_TIMEOUT_SECONDS)
 
     def stats(self) -> FinanceStats:
-        return FinanceStats.model_validate(self._get("/stats"))
+        """The simulator's own counters (``GET /stats``, which only the simulator answers)."""
+        with urllib.request.urlopen(f"{self.url}/stats", timeout=HTTP_TIMEOUT_SECONDS) as response:
+            return FinanceStats.model_validate_json(response.read())

@@ -28,9 +28,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas.models import ProcessSettings
-from orchestration.config import HISTORY_BUDGET, HISTORY_LIMIT, EnvironmentConfig, worst_case_history_events
+from orchestration.spec.config import HISTORY_BUDGET, HISTORY_LIMIT, EnvironmentConfig, worst_case_history_events
 
-DATA_PACKAGE = "orchestration.plan_data"
+DATA_PACKAGE = "orchestration.planning.data"
 DATA_PATH = DATA_PACKAGE.replace(".", "/")
 INLINE_MAP_CONCURRENCY = 40
 """Inline Map runs at most ~40 iterations at once; more needs a Distributed Map."""

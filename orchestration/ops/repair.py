@@ -17,27 +17,36 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from lambdas.journal import LedgerEntry
 from lambdas.models import RunInput, TransactionStatus
-from lambdas.start_next import execution_name
-from lambdas.store import now_iso
-from orchestration.asl import state_machine_name
-from orchestration.config import EnvironmentConfig
-from orchestration.finance_sim import LedgerEntry
-from orchestration.reconciliation import Reconciliation, amount_of, reconcile_rows
-from orchestration.tables import RUNS, TRANSACTIONS
+from lambdas.names import execution_name, parse_execution_name
+from lambdas.store import applied, now_iso
+from orchestration.errors import USAGE, LedgerflowError
+from orchestration.ops.aws import NotProvisioned, find_state_machine
+from orchestration.ops.reconciliation import Reconciliation, amount_of, reconcile_rows
+from orchestration.ops.records import run_executions, run_ids, transactions
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.names import state_machine_name
+from orchestration.spec.tables import TRANSACTIONS
 
-RUN_INDEX = RUNS.indexes[0].name
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_stepfunctions import SFNClient
+
 ACTIVE = "RUNNING"
 
 
-class RepairError(Exception):
+class RepairError(LedgerflowError):
     """A repair cannot proceed; the message names the process, run or resource at fault."""
+
+    exit_code = USAGE
 
 
 class FailureRow(BaseModel):
@@ -77,34 +86,8 @@ def check_process(config: EnvironmentConfig, process: str) -> str:
     raise RepairError(f"unknown process {process!r}{hint}; known: {', '.join(known)}")
 
 
-def query_all(table: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    """Every item of a query, page after page."""
-    items: list[dict[str, Any]] = []
-    while True:
-        page = table.query(**kwargs)
-        items += page.get("Items", [])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def run_ids(tables: Any, config: EnvironmentConfig, process: str) -> list[str]:
-    """Every run entry of a process (the runs table's by-process index)."""
-    table = tables.Table(RUNS.table_name(config))
-    items = query_all(table, IndexName=RUN_INDEX, KeyConditionExpression=Key("process").eq(process))
-    return sorted({str(item["run_id"]) for item in items})
-
-
-def transactions(tables: Any, config: EnvironmentConfig, runs: Sequence[str]) -> list[dict[str, Any]]:
-    table = tables.Table(TRANSACTIONS.table_name(config))
-    rows: list[dict[str, Any]] = []
-    for run_id in runs:
-        rows += query_all(table, KeyConditionExpression=Key("run_id").eq(run_id), ConsistentRead=True)
-    return rows
-
-
 def reconcile(
-    tables: Any,
+    tables: DynamoDBServiceResource,
     config: EnvironmentConfig,
     ledger: Sequence[LedgerEntry],
     process: str,
@@ -119,7 +102,7 @@ def reconcile(
 
 
 def failures(
-    tables: Any,
+    tables: DynamoDBServiceResource,
     config: EnvironmentConfig,
     process: str,
     *,
@@ -150,7 +133,9 @@ def failures(
     return sorted(found, key=lambda f: (f.status, f.run_id, f.transaction_id))
 
 
-def _chosen_runs(tables: Any, config: EnvironmentConfig, process: str, run_id: str | None) -> list[str]:
+def _chosen_runs(
+    tables: DynamoDBServiceResource, config: EnvironmentConfig, process: str, run_id: str | None
+) -> list[str]:
     runs = run_ids(tables, config, process)
     if run_id is None:
         return runs
@@ -159,31 +144,19 @@ def _chosen_runs(tables: Any, config: EnvironmentConfig, process: str, run_id: s
     return [run_id]
 
 
-def state_machine_arn(sfn: Any, config: EnvironmentConfig, process: str) -> str:
+def state_machine_arn(sfn: SFNClient, config: EnvironmentConfig, process: str) -> str:
     """The ARN of the state machine serving a process, found by its name at the endpoint."""
     name = state_machine_name(config, config.profile_name(process))
-    for page in sfn.get_paginator("list_state_machines").paginate():
-        for machine in page["stateMachines"]:
-            if machine["name"] == name:
-                return str(machine["stateMachineArn"])
-    raise RepairError(f"state machine {name} (process {process}) is not deployed at this endpoint")
-
-
-def run_executions(sfn: Any, machine_arn: str, run_id: str) -> list[dict[str, Any]]:
-    """Executions named ``<run_id>-<sequence>``, in sequence order."""
-    found = []
-    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn):
-        for execution in page["executions"]:
-            head, _, tail = execution["name"].rpartition("-")
-            if head == run_id and tail.isdigit():
-                found.append(dict(execution))
-    return sorted(found, key=lambda e: int(e["name"].rpartition("-")[2]))
-
-
-def _reset_failed(table: Any, row: dict[str, Any]) -> bool:
-    """Failed -> pending, only if still failed; the old reason is kept as ``previous_reason``."""
     try:
-        table.update_item(
+        return find_state_machine(sfn, name)
+    except NotProvisioned as exc:
+        raise RepairError(f"state machine {name} (process {process}) is not deployed at this endpoint") from exc
+
+
+def _reset_failed(table: Table, row: dict[str, Any]) -> bool:
+    """Failed -> pending, only if still failed; the old reason is kept as ``previous_reason``."""
+    return applied(
+        lambda: table.update_item(
             Key={"run_id": row["run_id"], "transaction_id": row["transaction_id"]},
             ConditionExpression=Attr("status").eq(TransactionStatus.FAILED.value),
             UpdateExpression=(
@@ -199,14 +172,10 @@ def _reset_failed(table: Any, row: dict[str, Any]) -> bool:
                 ":one": 1,
             },
         )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    )
 
 
-def _restore_failed(table: Any, rows: Sequence[dict[str, Any]]) -> None:
+def _restore_failed(table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Undo a reset whose execution could not start, so nothing is left silently pending."""
     for row in rows:
         table.update_item(
@@ -222,8 +191,8 @@ def _restore_failed(table: Any, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def redrive(
-    tables: Any,
-    sfn: Any,
+    tables: DynamoDBServiceResource,
+    sfn: SFNClient,
     config: EnvironmentConfig,
     process: str,
     *,
@@ -250,7 +219,8 @@ def redrive(
         if not reset and not outcome.stranded_pending:
             outcome.skipped = "nothing failed or pending"
             continue
-        sequence = int(executions[-1]["name"].rpartition("-")[2]) + 1 if executions else 0
+        last = parse_execution_name(executions[-1]["name"]) if executions else None
+        sequence = last[1] + 1 if last else 0
         run_input = RunInput(process=process, run_id=run, sequence=sequence)
         try:
             response = sfn.start_execution(

@@ -17,20 +17,20 @@ from contextlib import ExitStack
 from types import TracebackType
 from typing import Any, Self
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from lambdas.models import TransactionStatus
-from lambdas.store import now_iso
-from orchestration.config import EnvironmentConfig
-from orchestration.engine.crash import CrashAfterPost
-from orchestration.engine.local import LocalEngine, function_name
-from orchestration.finance_sim import FinanceSimulator
-from orchestration.functions import FUNCTIONS
-from orchestration.gates import GateStore, resume_paused
-from orchestration.hcm import SeededRun
-from orchestration.scenarios import FaultPlan
-from orchestration.tables import RUNS, TRANSACTIONS
+from lambdas.models import RunStatus, TransactionStatus
+from lambdas.store import applied, now_iso
+from orchestration.engine.local import LocalEngine
+from orchestration.faults.crash import CrashAfterPost
+from orchestration.faults.scenarios import FaultPlan
+from orchestration.ops.gates import GateStore, resume_paused
+from orchestration.sim.finance import FinanceSimulator
+from orchestration.sim.hcm import SeededRun
+from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.functions import FUNCTIONS
+from orchestration.spec.names import function_name
+from orchestration.spec.tables import RUNS, TRANSACTIONS
 
 POLL_SECONDS = 0.05
 OUTAGE_END_GRACE_SECONDS = 5.0
@@ -138,14 +138,12 @@ class ScenarioDriver:
         """A duplicate HCM entry for the same run: a conditional write of the entry, then the trigger again."""
         self.evidence.duplicate_run_entries += 1
         runs = self.engine.tables.Table(RUNS.table_name(self.engine.config))
-        try:
-            runs.put_item(
-                Item={"run_id": seeded.run_id, "process": seeded.process, "status": "pending", "created_at": now_iso()},
-                ConditionExpression="attribute_not_exists(run_id)",
+        entry = {"run_id": seeded.run_id, "process": seeded.process, "status": RunStatus.PENDING.value}
+        if not applied(
+            lambda: runs.put_item(
+                Item={**entry, "created_at": now_iso()}, ConditionExpression="attribute_not_exists(run_id)"
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        ):
             self.evidence.duplicate_run_entries_absorbed += 1
         # The execution name is the run id: while the run is running Step Functions returns the same
         # execution, and once it has ended the start is refused. Either way no second execution exists.
@@ -171,7 +169,7 @@ class ScenarioDriver:
             Item={
                 "run_id": run_id,
                 "process": seeded.process,
-                "status": "pending",
+                "status": RunStatus.PENDING.value,
                 "transaction_count": len(copies),
                 "period": copies[0].get("period", ""),
                 "created_at": now_iso(),
@@ -186,11 +184,9 @@ class ScenarioDriver:
         for record in list(self._redeliveries):
             self.evidence.redelivered_same_run += 1
             item = {k: v for k, v in record.items() if k != "malformed"}
-            try:
-                table.put_item(Item=item, ConditionExpression="attribute_not_exists(transaction_id)")
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
+            if not applied(
+                lambda item=item: table.put_item(Item=item, ConditionExpression="attribute_not_exists(transaction_id)")
+            ):
                 self.evidence.redelivered_absorbed += 1
 
     # -- timed faults ---------------------------------------------------------
@@ -253,7 +249,7 @@ class ScenarioDriver:
             if seeded.run_id in self.evidence.runs_paused:
                 continue
             item = runs.get_item(Key={"run_id": seeded.run_id}, ConsistentRead=True).get("Item", {})
-            if item.get("status") == "paused":
+            if item.get("status") == RunStatus.PAUSED:
                 self.evidence.runs_paused.append(seeded.run_id)
 
     def _reopen_gates(self) -> None:

@@ -55,6 +55,8 @@ from typing import Any, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lambdas.journal import LedgerEntry
+
 logger = logging.getLogger(__name__)
 
 ACCEPTED_CURRENCIES: frozenset[str] = frozenset({"USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NOK", "DKK"})
@@ -108,24 +110,6 @@ class FinanceFaults(BaseModel):
     """Commit time of every accepted batch, spent in flight: what makes concurrent posts pile up."""
     outage: bool = False
     seed: int = 0
-
-
-class LedgerEntry(BaseModel):
-    """One posted journal entry as stored by the legacy ledger."""
-
-    model_config = ConfigDict(frozen=True)
-
-    ledger_id: str
-    idempotency_key: str
-    transaction_id: str
-    account: str
-    amount: Decimal
-    currency: str
-    period: str
-    cost_centre: str
-    employee: str
-    description: str
-    posted_at: datetime
 
 
 class OutageTrip(NamedTuple):

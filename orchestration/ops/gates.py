@@ -7,19 +7,29 @@ re-reads and re-applies, or gets a clear conflict. A process with no row is clos
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from lambdas.models import RunStatus
+from lambdas.names import parse_execution_name
+from lambdas.store import applied
+from orchestration.errors import LedgerflowError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_stepfunctions import SFNClient
+
 MAX_CONFLICT_RETRIES = 5
 
 
-class GateConflict(Exception):
+class GateConflict(LedgerflowError):
     """The gate kept changing under us; nothing was written."""
 
 
@@ -56,7 +66,7 @@ def _serialize(item: dict[str, Any]) -> dict[str, Any]:
 
 
 class GateStore:
-    def __init__(self, dynamodb_client: Any, gates_table: str, audit_table: str) -> None:
+    def __init__(self, dynamodb_client: DynamoDBClient, gates_table: str, audit_table: str) -> None:
         self._client = dynamodb_client
         self._gates = gates_table
         self._audit = audit_table
@@ -125,26 +135,18 @@ class GateStore:
                 }
             else:
                 condition = {"ConditionExpression": "attribute_not_exists(process)"}
-            try:
-                self._client.transact_write_items(
-                    TransactItems=[
-                        {"Put": {"TableName": self._gates, "Item": _serialize(gate), **condition}},
-                        {
-                            "Put": {
-                                "TableName": self._audit,
-                                "Item": _serialize(audit),
-                                "ConditionExpression": "attribute_not_exists(audit_id)",
-                            }
-                        },
-                    ]
-                )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] in (
-                    "TransactionCanceledException",
-                    "ConditionalCheckFailedException",
-                ):
-                    continue
-                raise
+            items = [
+                {"Put": {"TableName": self._gates, "Item": _serialize(gate), **condition}},
+                {
+                    "Put": {
+                        "TableName": self._audit,
+                        "Item": _serialize(audit),
+                        "ConditionExpression": "attribute_not_exists(audit_id)",
+                    }
+                },
+            ]
+            if not applied(functools.partial(self._client.transact_write_items, TransactItems=items)):
+                continue
             return Gate(exists=True, **{k: v for k, v in gate.items() if k != "process"}, process=process)
         raise GateConflict(f"gate {process} changed {MAX_CONFLICT_RETRIES} times while writing; nothing written")
 
@@ -176,7 +178,7 @@ class RunCounts(BaseModel):
 
 
 def executions_on_gate(
-    dynamodb_client: Any, sfn_client: Any, runs_table: str, state_machine_arn: str, process: str
+    dynamodb_client: DynamoDBClient, sfn_client: SFNClient, runs_table: str, state_machine_arn: str, process: str
 ) -> RunCounts:
     """Count the process's RUNNING executions, and how many of them are paused on the gate.
 
@@ -187,23 +189,25 @@ def executions_on_gate(
     paginator = sfn_client.get_paginator("list_executions")
     for page in paginator.paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING"):
         for execution in page["executions"]:
-            run_id = str(execution["name"]).rsplit("-", 1)[0]
+            parsed = parse_execution_name(execution["name"])
+            if parsed is None:
+                continue
             item = dynamodb_client.get_item(
                 TableName=runs_table,
-                Key={"run_id": {"S": run_id}},
+                Key={"run_id": {"S": parsed[0]}},
                 ProjectionExpression="#p, #s",
                 ExpressionAttributeNames={"#p": "process", "#s": "status"},
             ).get("Item")
             if item is None or item.get("process", {}).get("S") != process:
                 continue
-            if item.get("status", {}).get("S") == "paused":
+            if item.get("status", {}).get("S") == RunStatus.PAUSED:
                 counts.paused += 1
             else:
                 counts.running += 1
     return counts
 
 
-def resume_paused(dynamodb_client: Any, sfn_client: Any, runs_table: str, process: str) -> int:
+def resume_paused(dynamodb_client: DynamoDBClient, sfn_client: SFNClient, runs_table: str, process: str) -> int:
     """Send the stored task token of every run paused on this gate: an instant resume."""
     resumed = 0
     page = dynamodb_client.query(
@@ -211,7 +215,7 @@ def resume_paused(dynamodb_client: Any, sfn_client: Any, runs_table: str, proces
         IndexName="by-process-status",
         KeyConditionExpression="process = :p AND #s = :s",
         ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":p": {"S": process}, ":s": {"S": "paused"}},
+        ExpressionAttributeValues={":p": {"S": process}, ":s": {"S": RunStatus.PAUSED.value}},
     )
     for item in page.get("Items", []):
         token = item.get("pause_token", {}).get("S")

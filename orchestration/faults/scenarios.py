@@ -1,11 +1,11 @@
 """Named fault scenarios for local runs: ``--faults overload,crash_after_post,gate_flap=5``.
 
 A ``--faults`` value is a comma-separated list of presets (``none``, ``transient``,
-``chaos``: the profiles of ``orchestration.faults``) and scenarios, each optionally with
+``chaos``: the profiles of ``orchestration.faults.profiles``) and scenarios, each optionally with
 ``=VALUE`` to change its one knob (a rate, a capacity or a number of seconds). They combine:
 finance fault rates take the highest value asked for, and every draw is seeded, so the same
 value and ``--seed`` reproduce the same run. The result is one ``FaultPlan``; the local
-runner hands it to ``orchestration.chaos`` which drives the faults that are not finance
+runner hands it to ``orchestration.faults.driver`` which drives the faults that are not finance
 responses (outage timing, crashes, duplicate deliveries, gate flaps).
 """
 
@@ -17,8 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestration.faults import FaultProfile, finance_faults, malformed_share
-from orchestration.finance_sim import FinanceFaults
+from orchestration.faults.profiles import FaultProfile, finance_faults, malformed_share
+from orchestration.sim.finance import FinanceFaults
 
 Knob = Literal["rate", "capacity", "seconds", "count"]
 

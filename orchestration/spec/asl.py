@@ -3,25 +3,31 @@
 The files hold ``${Placeholder}`` DefinitionSubstitutions, some of them numeric, so a
 file is not valid JSON until rendered. Both targets render the same file: CDK passes the
 substitutions to CloudFormation, the local engine applies them here.
+
+``python -m orchestration.spec.asl OUTPUT_DIR`` renders every definition of every environment
+for external validators (``make test`` runs the ``asl-validator`` npm package on them).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
-from orchestration import PROJECT_ROOT
-from orchestration.config import EnvironmentConfig, RetryProfile
-from orchestration.functions import TASK_FUNCTIONS
+from orchestration.errors import LedgerflowError
+from orchestration.spec.config import EnvironmentConfig, RetryProfile, known_environments, load_config
+from orchestration.spec.functions import FUNCTIONS, TASK_FUNCTIONS
+from orchestration.spec.names import function_arn, state_machine_name
+from orchestration.spec.resources import folder
 
-STATE_MACHINES_DIR = PROJECT_ROOT / "state_machines"
+STATE_MACHINES_DIR = folder("state_machines")
 PROCESS_TRANSACTIONS = STATE_MACHINES_DIR / "process_transactions.asl.json"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
 
 
-class DefinitionError(Exception):
+class DefinitionError(LedgerflowError):
     """An ASL file cannot be rendered: the message names the file and the placeholder."""
 
 
@@ -64,7 +70,7 @@ def retry_substitutions(profile: RetryProfile) -> dict[str, str]:
 def substitutions(config: EnvironmentConfig, profile: str, function_arns: dict[str, str]) -> dict[str, str]:
     """Every DefinitionSubstitution of ``process_transactions``: function ARNs and retry settings.
 
-    ``function_arns`` maps a task function's short name (see ``orchestration.functions``) to
+    ``function_arns`` maps a task function's short name (see ``orchestration.spec.functions``) to
     its ARN, a CloudFormation token under CDK or a moto ARN locally; functions outside the
     ASL (the run trigger) may be in it and are ignored.
     """
@@ -73,5 +79,34 @@ def substitutions(config: EnvironmentConfig, profile: str, function_arns: dict[s
     return values
 
 
-def state_machine_name(config: EnvironmentConfig, profile: str) -> str:
-    return config.resource_name(f"process-{profile}")
+def render_all(out: Path) -> list[Path]:
+    """Every definition of every shipped environment and retry profile, written to ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for env in known_environments():
+        config = load_config(env)
+        arns = {spec.name: function_arn(config, spec) for spec in FUNCTIONS}
+        for profile in config.used_profiles():
+            definition = render(PROCESS_TRANSACTIONS, substitutions(config, profile, arns))
+            path = out / f"{state_machine_name(config, profile)}.asl.json"
+            path.write_text(json.dumps(definition, indent=2))
+            written.append(path)
+    return written
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m orchestration.spec.asl OUTPUT_DIR", file=sys.stderr)
+        return 2
+    try:
+        paths = render_all(Path(argv[0]))
+    except LedgerflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -19,7 +19,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from lambdas.finance_client import FinanceClient, FinanceRejected, JournalEntry, PostResult
+from lambdas.finance_client import FinanceClient, FinanceRejected, PostResult
+from lambdas.journal import JournalEntry
 from orchestration.engine.lambda_runtime import LocalLambdaRuntime
 
 CRASH_ERROR = "Runtime.ExitError"

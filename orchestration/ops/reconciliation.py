@@ -1,26 +1,30 @@
 """Reconciliation of HCM transactions against the finance ledger, and the run invariants.
 
 Pure functions over HCM rows (items of the transactions table) and ledger entries, so the
-same checks serve the local runner (after every scenario), ``ledgerflow reconcile`` against
-any endpoint, and the tests. A business transaction is its UUID within a process: the same
-UUID delivered twice (twice in one run, or in two runs) is one transaction, posted at most
-once under the idempotency key ``process:transaction_id``.
+same checks serve the run report (``run_totals``, and the invariants after every scenario),
+``ledgerflow reconcile`` against any endpoint (``reconcile_rows``), and the tests. A business
+transaction is its UUID within a process: the same UUID delivered twice (twice in one run, or
+in two runs) is one transaction, posted at most once under the idempotency key
+``process:transaction_id``.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from lambdas.finance_lookup import idempotency_key
+from lambdas.journal import CENT, LedgerEntry
 from lambdas.models import TransactionStatus
-from orchestration.finance_sim import LedgerEntry
 
-CENT = Decimal("0.01")
-TERMINAL = frozenset({TransactionStatus.POSTED.value, TransactionStatus.REJECTED.value, TransactionStatus.FAILED.value})
+TRANSACTION_TERMINAL = frozenset(
+    {TransactionStatus.POSTED.value, TransactionStatus.REJECTED.value, TransactionStatus.FAILED.value}
+)
+REASON_KIND_CHARACTERS = 80
 
 DifferenceKind = Literal[
     "posted_not_in_ledger",
@@ -96,7 +100,7 @@ def _row_checks(row: dict[str, Any]) -> list[Difference]:
     base = {"transaction_id": tid, "run_id": str(row.get("run_id", "")), "period": row.get("period")}
     if status == TransactionStatus.PENDING.value:
         return [Difference(kind="pending", detail="still pending", **base)]
-    if status not in TERMINAL:
+    if status not in TRANSACTION_TERMINAL:
         return [Difference(kind="not_terminal", detail=f"status {status!r}", **base)]
     found: list[Difference] = []
     if status == TransactionStatus.POSTED.value and not row.get("ledger_id"):
@@ -207,3 +211,74 @@ def invariant_violations(reconciliations: Iterable[Reconciliation]) -> list[str]
                     f"vs ledger {totals.ledger_count} / {totals.ledger_amount}"
                 )
     return found
+
+
+class RunTotals(BaseModel):
+    """One run's rows against the ledger entries under their keys: what the run report counts."""
+
+    hcm_count: int
+    hcm_amount: Decimal
+    ledger_count: int
+    ledger_amount: Decimal
+    posted: int
+    rejected: int
+    failed: int
+    lost: int = Field(description="pending, recorded posted but not in the ledger, or in the ledger but not posted")
+    duplicates: int = Field(description="ledger entries beyond the first for one transaction")
+    retries: int = Field(description="attempts beyond the first, as recorded on the rows")
+    rejection_reasons: dict[str, int] = Field(default_factory=dict)
+    failure_reasons: dict[str, int] = Field(default_factory=dict)
+
+
+def run_totals(
+    process: str, rows: Sequence[dict[str, Any]], ledger_by_key: Mapping[str, Sequence[LedgerEntry]]
+) -> RunTotals:
+    """Count one run: its rows by status, and the ledger entries posted under their idempotency keys."""
+    posted = [row for row in rows if row["status"] == TransactionStatus.POSTED.value]
+    entries = [
+        entry for row in rows for entry in ledger_by_key.get(idempotency_key(process, row["transaction_id"]), [])
+    ]
+    in_ledger = {entry.transaction_id for entry in entries}
+    statuses = Counter(str(row["status"]) for row in rows)
+    unrecorded = sum(
+        1 for row in rows if row["transaction_id"] in in_ledger and row["status"] != TransactionStatus.POSTED.value
+    )
+    missing = sum(1 for row in posted if row["transaction_id"] not in in_ledger)
+    return RunTotals(
+        hcm_count=len(rows),
+        hcm_amount=sum((amount_of(row) or Decimal("0") for row in posted), Decimal("0")),
+        ledger_count=len(entries),
+        ledger_amount=sum((entry.amount for entry in entries), Decimal("0")),
+        posted=len(posted),
+        rejected=statuses[TransactionStatus.REJECTED.value],
+        failed=statuses[TransactionStatus.FAILED.value],
+        lost=statuses[TransactionStatus.PENDING.value] + missing + unrecorded,
+        duplicates=len(entries) - len(in_ledger),
+        retries=recorded_retries(rows),
+        rejection_reasons=reasons(rows, TransactionStatus.REJECTED),
+        failure_reasons=reasons(rows, TransactionStatus.FAILED),
+    )
+
+
+def recorded_retries(rows: Iterable[dict[str, Any]]) -> int:
+    """Attempts beyond the first, summed over rows as their outcomes recorded them."""
+    return sum(max(0, int(row.get("attempts", 0)) - 1) for row in rows)
+
+
+def reason_kind(reason: str) -> str:
+    """A reason without its details: the text after its first prefix, up to the next colon.
+
+    ``malformed: missing field(s): employee`` is ``missing field(s)``; ``FinanceOverloaded after 7
+    attempt(s): 503 database_overloaded`` is ``503 database_overloaded``; a reason with no colon
+    is itself.
+    """
+    return reason.split(":")[0:2][-1].strip()[:REASON_KIND_CHARACTERS]
+
+
+def reasons(rows: Iterable[dict[str, Any]], status: TransactionStatus) -> dict[str, int]:
+    """The rows of ``status`` counted by the kind of their reason, commonest first."""
+    counts: Counter[str] = Counter()
+    for row in rows:
+        if row["status"] == status.value:
+            counts[reason_kind(str(row.get("reason", "no reason recorded")))] += 1
+    return dict(counts.most_common())

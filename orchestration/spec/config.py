@@ -14,10 +14,21 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
-from lambdas.models import ProcessName, ProcessSettings
-from orchestration import PROJECT_ROOT
+from lambdas.models import (
+    BatchSize,
+    ChunkSize,
+    FinanceLedger,
+    MaxBatchesPerExecution,
+    MaxConcurrency,
+    PauseIntervalSeconds,
+    ProcessName,
+    ProcessSettings,
+)
+from orchestration.errors import USAGE, LedgerflowError
+from orchestration.spec.resources import folder
 
-CONFIG_DIR = PROJECT_ROOT / "config"
+CONFIG_DIR = folder("config")
+"""The shipped environments (``config/`` of the repository, or its copy in the installed package)."""
 CONFIG_DIR_ENV = "LEDGERFLOW_CONFIG_DIR"
 HISTORY_LIMIT = 25_000
 HISTORY_BUDGET = 20_000
@@ -30,8 +41,10 @@ CRASH_RETRIES = 3
 RECORD_RETRIES = 3
 
 
-class ConfigError(Exception):
+class ConfigError(LedgerflowError):
     """A configuration file is missing or invalid; the message names the file and field."""
+
+    exit_code = USAGE
 
 
 class Model(BaseModel):
@@ -66,26 +79,37 @@ class RetryProfile(Model):
         return self.throttled.max_attempts + self.overloaded.max_attempts + self.unavailable.max_attempts
 
 
+MaxPauseSeconds = Annotated[
+    int, Field(ge=1, le=31_536_000, description="longest a run waits on a closed gate before giving up")
+]
+
+
 class ProcessOverrides(Model):
-    batch_size: int | None = Field(default=None, ge=1, le=1000)
-    chunk_size: int | None = Field(default=None, ge=1, le=100)
-    max_concurrency: int | None = Field(default=None, ge=1, le=40)
-    pause_interval_seconds: int | None = Field(default=None, ge=1, le=86_400)
-    max_pause_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
-    max_batches_per_execution: int | None = Field(default=None, ge=1, le=1000)
+    """What one process changes of the defaults; every bound is the defaults' (declared once, in ``lambdas.models``)."""
+
+    batch_size: BatchSize | None = None
+    chunk_size: ChunkSize | None = None
+    max_concurrency: MaxConcurrency | None = None
+    pause_interval_seconds: PauseIntervalSeconds | None = None
+    max_pause_seconds: MaxPauseSeconds | None = None
+    max_batches_per_execution: MaxBatchesPerExecution | None = None
     retry_profile: str | None = None
-    finance_ledger: str | None = None
+    finance_ledger: FinanceLedger | None = None
 
 
 class ProcessDefaults(Model):
-    batch_size: int = Field(ge=1, le=1000)
-    chunk_size: int = Field(ge=1, le=100)
-    max_concurrency: int = Field(ge=1, le=40)
-    pause_interval_seconds: int = Field(ge=1, le=86_400)
-    max_pause_seconds: int = Field(ge=1, le=31_536_000)
-    max_batches_per_execution: int = Field(ge=1, le=1000)
+    batch_size: BatchSize
+    chunk_size: ChunkSize
+    max_concurrency: MaxConcurrency
+    pause_interval_seconds: PauseIntervalSeconds
+    max_pause_seconds: MaxPauseSeconds
+    max_batches_per_execution: MaxBatchesPerExecution
     retry_profile: str
-    finance_ledger: str = "GL"
+    finance_ledger: FinanceLedger = "GL"
+
+    def merged(self, overrides: ProcessOverrides) -> ProcessDefaults:
+        """These defaults with a process's overrides applied, validated again as a whole."""
+        return ProcessDefaults.model_validate(self.model_dump() | overrides.model_dump(exclude_none=True))
 
 
 class FinanceConfig(Model):
@@ -110,7 +134,7 @@ class ProcessAlarmThresholds(Model):
 
 
 class AlarmSettings(Model):
-    """Thresholds and periods of the alarm catalog (``orchestration.alarms``) for one environment."""
+    """Thresholds and periods of the alarm catalog (``orchestration.spec.alarms``) for one environment."""
 
     period_seconds: int = Field(default=300, ge=60, le=86_400, multiple_of=60, description="alarm period")
     health_check_minutes: int = Field(default=1, ge=1, le=60, description="health check schedule")
@@ -169,28 +193,23 @@ class EnvironmentConfig(Model):
                 )
         return self
 
-    def _value(self, process: str, field: str) -> object:
-        override = getattr(self.processes[process], field)
-        return getattr(self.defaults, field) if override is None else override
+    def resolved(self, process: str) -> ProcessDefaults:
+        """A process's settings as configured: the defaults with its overrides."""
+        return self.defaults.merged(self.processes[process])
 
     def profile_name(self, process: str) -> str:
-        return str(self._value(process, "retry_profile"))
+        return self.resolved(process).retry_profile
 
     def process_settings(self, process: str) -> ProcessSettings:
-        """Resolve a process's runtime settings (defaults plus its overrides)."""
-        interval = int(str(self._value(process, "pause_interval_seconds")))
-        max_pause = int(str(self._value(process, "max_pause_seconds")))
-        return ProcessSettings(
-            process=process,
-            batch_size=int(str(self._value(process, "batch_size"))),
-            chunk_size=int(str(self._value(process, "chunk_size"))),
-            max_concurrency=int(str(self._value(process, "max_concurrency"))),
-            pause_interval_seconds=interval,
-            max_pauses=max(1, math.ceil(max_pause / interval)),
-            max_batches_per_execution=int(str(self._value(process, "max_batches_per_execution"))),
-            finance_ledger=str(self._value(process, "finance_ledger")),
-            retry_profile=self.profile_name(process),
-        )
+        """A process's runtime settings (defaults plus its overrides), as the Lambdas read them.
+
+        The number of pauses a run may take is derived: ``max_pause_seconds`` over the pause
+        interval, rounded up, at least one.
+        """
+        resolved = self.resolved(process)
+        pauses = max(1, math.ceil(resolved.max_pause_seconds / resolved.pause_interval_seconds))
+        fields = resolved.model_dump(exclude={"max_pause_seconds"})
+        return ProcessSettings.model_validate({**fields, "process": process, "max_pauses": pauses})
 
     def all_settings(self) -> dict[str, ProcessSettings]:
         return {name: self.process_settings(name) for name in self.processes}
@@ -221,7 +240,7 @@ def worst_case_history_events(settings: ProcessSettings, profile: RetryProfile) 
 
 
 def config_dir() -> Path:
-    """``config/`` of the project, or the directory named by ``LEDGERFLOW_CONFIG_DIR``."""
+    """The shipped environments, or the directory named by ``LEDGERFLOW_CONFIG_DIR``."""
     override = os.environ.get(CONFIG_DIR_ENV)
     return Path(override) if override else CONFIG_DIR
 

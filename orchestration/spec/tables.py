@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from orchestration.config import EnvironmentConfig
+from orchestration.spec.config import EnvironmentConfig
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Every local fault, from the ``--faults`` string to its injection: profiles, scenarios, the driver, crashes."""

@@ -1,0 +1,1 @@
+"""``ledgerflow plan``: duration and monthly cost from measured coefficients and published prices."""
