@@ -41,7 +41,7 @@ typecheck: $(STAMP)
 
 validate-asl: $(STAMP) $(NODE_STAMP)
 	rm -rf $(ASL_OUT)
-	$(PY) -m orchestration.render $(ASL_OUT) >/dev/null
+	$(PY) -m orchestration.spec.asl $(ASL_OUT) >/dev/null
 	for f in $(ASL_OUT)/*.asl.json; do node_modules/.bin/asl-validator --silent --json-path "$$f" || exit 1; echo "valid: $$f"; done
 
 ## Synthesize the CDK app offline (no AWS credentials needed) into cdk.out/.

@@ -49,7 +49,7 @@ from orchestration.planning.plan import FunctionCoefficients, Level, LevelCoeffi
 from orchestration.spec.config import CONFIG_DIR, EnvironmentConfig
 
 BENCH_DIR = Path(__file__).resolve().parent
-COEFFICIENTS_FILE = BENCH_DIR.parent / "orchestration" / "plan_data" / "coefficients.json"
+COEFFICIENTS_FILE = BENCH_DIR.parent / "orchestration" / "planning" / "data" / "coefficients.json"
 DRIVER = "driver"
 """DynamoDB calls made outside any handler (seeding, progress polls, reconciliation): not counted."""
 READ_UNIT_BYTES = 4096

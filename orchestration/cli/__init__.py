@@ -1,9 +1,8 @@
-"""The ``ledgerflow`` command line: ``app`` with every command module registered."""
+"""The ``ledgerflow`` command line (``orchestration.cli.app``)."""
 
-from orchestration.cli import alarms, gate, local, plan, repair, run
 from orchestration.cli.app import app
 
-__all__ = ["alarms", "app", "gate", "local", "main", "plan", "repair", "run"]
+__all__ = ["app", "main"]
 
 
 def main() -> None:

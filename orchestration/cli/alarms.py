@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import boto3
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.table import Table
 
 from lambdas.names import NAMESPACE, SERVICE
-from orchestration.cli.app import app
-from orchestration.cli.common import err, out
-from orchestration.engine.monitor import Delivery, FiredAlarm
-from orchestration.sim.finance import FinanceSimulator
+from orchestration.cli.common import EnvOption, fail, out, reporting_aws_errors
+from orchestration.errors import FAILURE
+from orchestration.ops.aws import AwsTarget
 from orchestration.spec.alarms import AlarmSpec, MetricRef, State, alarm_catalog, cloudwatch_message
-from orchestration.spec.config import ConfigError, EnvironmentConfig, load_config
+from orchestration.spec.config import EnvironmentConfig, load_config
 from orchestration.spec.names import topic_names
 
-alarms_app = typer.Typer(
-    help="The alarm catalog: list it, or send a test notification to on-call.", no_args_is_help=True
-)
-app.add_typer(alarms_app, name="alarms")
+if TYPE_CHECKING:
+    from orchestration.engine.monitor import Delivery, FiredAlarm
 
-EnvOption = Annotated[str, typer.Option("--env", help="configuration environment: config/<env>.yaml")]
-
-
-def _config(env: str) -> EnvironmentConfig:
-    try:
-        return load_config(env)
-    except ConfigError as exc:
-        err.print(f"[bold red]error:[/] --env: {exc}", highlight=False)
-        raise typer.Exit(2) from exc
+app = typer.Typer(help="The alarm catalog: list it, or send a test notification to on-call.", no_args_is_help=True)
 
 
 def catalog_table(config: EnvironmentConfig, alarms: list[AlarmSpec]) -> Table:
@@ -54,13 +41,13 @@ def catalog_table(config: EnvironmentConfig, alarms: list[AlarmSpec]) -> Table:
     return table
 
 
-@alarms_app.command("list")
+@app.command("list")
 def list_alarms(
     env: EnvOption = "local",
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per alarm, with its runbook")] = False,
 ) -> None:
     """Show every alarm of the catalog with its threshold, period, datapoints and runbook."""
-    config = _config(env)
+    config = load_config(env)
     account = config.account or "<account>"
     alarms = alarm_catalog(config, account=account)
     if as_json:
@@ -157,41 +144,38 @@ def send_local_test(config: EnvironmentConfig) -> list[Delivery]:
     """Through the local engine's alarm topic and the real notifier Lambda, to the local notification topic."""
     # The engine (moto, the handlers) loads only here: the CLI's other commands start fast.
     from orchestration.engine.local import ACCOUNT, LocalEngine
+    from orchestration.sim.finance import FinanceSimulator
 
     with FinanceSimulator(config.finance.accounts) as finance, LocalEngine.start(config, finance.url) as engine:
         monitor = engine.monitor()
         return monitor.publish_alarm(test_message(config, ACCOUNT))
 
 
-def send_aws_test(config: EnvironmentConfig) -> tuple[str, list[dict[str, Any]]]:
+def send_aws_test(config: EnvironmentConfig, target: AwsTarget) -> tuple[str, list[dict[str, Any]]]:
     """Publish the test document to the deployed alarm topic: the notifier formats and forwards it."""
-    session = boto3.session.Session(region_name=config.region)
-    account = config.account or str(session.client("sts").get_caller_identity()["Account"])
+    account = config.account or str(target.sts().get_caller_identity()["Account"])
     alarm_topic, notification_topic = (f"arn:aws:sns:{config.region}:{account}:{name}" for name in topic_names(config))
-    sns = session.client("sns")
+    sns = target.sns()
     response = sns.publish(TopicArn=alarm_topic, Message=json.dumps(test_message(config, account)))
     subscribers = sns.list_subscriptions_by_topic(TopicArn=notification_topic)["Subscriptions"]
     return str(response["MessageId"]), [dict(s) for s in subscribers]
 
 
-@alarms_app.command("test")
+@app.command("test")
 def test(env: EnvOption = "local") -> None:
     """Send a clearly marked [TEST] notification through the real topics, so on-call can check email and phone."""
-    config = _config(env)
+    config = load_config(env)
     console = out()
     if config.finance.base_url == "simulator":
         deliveries = send_local_test(config)
         if not deliveries:
-            err.print("[bold red]error:[/] notifications: no email or sms subscriber configured", highlight=False)
-            raise typer.Exit(1)
+            raise fail("notifications: no email or sms subscriber configured", FAILURE)
         console.print(f"[green]test notification published to the local topic {topic_names(config)[1]}[/]")
         print_deliveries(console, deliveries)
         return
-    try:
-        message_id, subscribers = send_aws_test(config)
-    except (BotoCoreError, ClientError) as exc:
-        err.print(f"[bold red]error:[/] --env {env}: cannot publish the test notification: {exc}", highlight=False)
-        raise typer.Exit(1) from exc
+    target = AwsTarget(config.region)
+    with reporting_aws_errors(target):
+        message_id, subscribers = send_aws_test(config, target)
     console.print(f"[green]test notification published to {topic_names(config)[0]} (message {message_id})[/]")
     for subscriber in subscribers:
         pending = " (confirmation pending)" if subscriber["SubscriptionArn"] == "PendingConfirmation" else ""

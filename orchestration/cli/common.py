@@ -1,7 +1,9 @@
-"""Options, config loading and error reporting shared by the CLI's commands.
+"""Options, consoles and error reporting shared by the CLI's commands.
 
 Every failure a user can cause or fix (a bad argument, a broken config, AWS out of reach)
-ends as one ``error:`` line on stderr and a non-zero exit, never a traceback.
+ends as one ``error:`` line on stderr and a non-zero exit, never a traceback: ledgerflow's own
+errors (``orchestration.errors.LedgerflowError``) are caught once, by the root command group
+(``orchestration.cli.app``); botocore's are explained by ``reporting_aws_errors``.
 """
 
 from __future__ import annotations
@@ -15,13 +17,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from orchestration.errors import FAILURE, USAGE
 from orchestration.ops.aws import AWS_ERRORS, ENDPOINT_ENV, AwsTarget, explain
-from orchestration.spec.config import ConfigError, EnvironmentConfig, load_config
-
-USAGE_ERROR = 2
-"""Exit code of a bad argument (click's own usage errors use 2 as well)."""
-FAILURE = 1
-"""Exit code of a failure at run time: AWS out of reach, a table missing, a run not accounted for."""
 
 PIPE_WIDTH = 200
 """Width of tables written to a pipe or file: rich would squeeze them into 80 columns."""
@@ -37,6 +34,9 @@ def out() -> Console:
 EnvOption = Annotated[
     str, typer.Option("--env", envvar="LEDGERFLOW_ENV", help="configuration environment: config/<env>.yaml")
 ]
+ConfigFileOption = Annotated[
+    Path | None, typer.Option("--config", help="a configuration file instead of config/<env>.yaml")
+]
 EndpointOption = Annotated[
     str | None,
     typer.Option(
@@ -46,25 +46,14 @@ EndpointOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
+ProcessArgument = Annotated[str, typer.Argument(help="business process, as named in the config")]
+ProcessesOption = Annotated[str | None, typer.Option("--processes", help="comma-separated processes (default: all)")]
 
 
-def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
+def fail(message: str, code: int = USAGE) -> typer.Exit:
+    """Print one ``error:`` line; the caller raises the returned exit."""
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
-
-
-def config_for(env: str, path: Path | None = None) -> EnvironmentConfig:
-    """``config/<env>.yaml`` (or the file at ``path``); a bad one is one line naming the field."""
-    try:
-        return load_config(env, path=path)
-    except ConfigError as exc:
-        raise fail(str(exc)) from exc
-
-
-def known_process(config: EnvironmentConfig, process: str) -> str:
-    if process not in config.processes:
-        raise fail(f"unknown process {process!r}; known: {', '.join(config.processes)}")
-    return process
 
 
 @contextmanager

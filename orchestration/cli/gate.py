@@ -13,41 +13,35 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from orchestration.cli.app import app
 from orchestration.cli.common import (
-    FAILURE,
     EndpointOption,
     EnvOption,
     JsonOption,
-    config_for,
+    ProcessArgument,
     fail,
-    known_process,
     out,
     reporting_aws_errors,
 )
+from orchestration.errors import FAILURE
 from orchestration.ops.aws import AwsTarget, NotProvisioned, endpoint_from_environment, find_state_machine
-from orchestration.ops.gates import AuditRecord, Gate, GateConflict, GateStore, executions_on_gate, resume_paused
-from orchestration.spec.config import EnvironmentConfig
+from orchestration.ops.gates import AuditRecord, Gate, GateStore, executions_on_gate, resume_paused
+from orchestration.spec.config import EnvironmentConfig, load_config
 from orchestration.spec.names import state_machine_name
 from orchestration.spec.tables import GATE_AUDIT, GATES, RUNS
 
-gate_app = typer.Typer(
-    name="gate",
+app = typer.Typer(
     help="Open, close and inspect business-process gates (close before a finance maintenance window).",
     no_args_is_help=True,
 )
-app.add_typer(gate_app)
-
-ProcessArgument = Annotated[str, typer.Argument(help="business process, e.g. payroll_journal")]
 
 
 class GateCommand:
     """The config, target and clients one gate command needs."""
 
     def __init__(self, env: str, endpoint_url: str | None, process: str | None = None) -> None:
-        self.config: EnvironmentConfig = config_for(env)
+        self.config: EnvironmentConfig = load_config(env)
         if process is not None:
-            known_process(self.config, process)
+            self.config.known_process(process)
         self.target = AwsTarget(self.config.region, endpoint_url or endpoint_from_environment())
         self.dynamodb = self.target.dynamodb()
         self.gates_table = GATES.table_name(self.config)
@@ -84,7 +78,7 @@ def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2))
 
 
-@gate_app.command("list")
+@app.command("list")
 def list_gates(env: EnvOption = "local", endpoint_url: EndpointOption = None, as_json: JsonOption = False) -> None:
     """Every configured process's gate (a process with no gate row is closed)."""
     cmd = GateCommand(env, endpoint_url)
@@ -102,7 +96,7 @@ def list_gates(env: EnvOption = "local", endpoint_url: EndpointOption = None, as
     out().print(gate_table(f"Gates at {cmd.target.where} ({cmd.config.environment})", gates, cmd.config))
 
 
-@gate_app.command()
+@app.command()
 def status(
     process: ProcessArgument,
     env: EnvOption = "local",
@@ -134,13 +128,10 @@ def status(
 
 def change(cmd: GateCommand, process: str, *, open_: bool, reason: str) -> Gate:
     with reporting_aws_errors(cmd.target, table=cmd.gates_table):
-        try:
-            return cmd.store.set(process, open_=open_, reason=reason)
-        except GateConflict as exc:
-            raise fail(f"{exc}; try again", FAILURE) from exc
+        return cmd.store.set(process, open_=open_, reason=reason)
 
 
-@gate_app.command()
+@app.command()
 def close(
     process: ProcessArgument,
     reason: Annotated[str, typer.Option("--reason", help="why, for the audit history (required)")],
@@ -159,7 +150,7 @@ def close(
     out().print(gate_table(f"Gate {process} closed", [gate], cmd.config))
 
 
-@gate_app.command("open")
+@app.command("open")
 def open_gate(
     process: ProcessArgument,
     reason: Annotated[str, typer.Option("--reason", help="why, for the audit history")] = "reopened",
@@ -181,7 +172,7 @@ def open_gate(
     console.print(f"resumed {resumed} paused execution(s)")
 
 
-@gate_app.command()
+@app.command()
 def history(
     process: ProcessArgument,
     env: EnvOption = "local",

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orchestration.cli.app import app
-from orchestration.cli.common import EnvOption, config_for, fail
+from orchestration.cli.common import EnvOption
 from orchestration.faults.profiles import FaultProfile
 from orchestration.ops.aws import ENDPOINT_ENV
+from orchestration.spec.config import load_config
 from orchestration.spec.tables import GATES
 
 if TYPE_CHECKING:
@@ -20,12 +20,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PORT = 5050
 
-local_app = typer.Typer(
-    name="local",
-    help="Run the whole system locally behind an AWS-compatible endpoint.",
-    no_args_is_help=True,
-)
-app.add_typer(local_app)
+app = typer.Typer(help="Run the whole system locally behind an AWS-compatible endpoint.", no_args_is_help=True)
 
 
 def banner(served: Served) -> list[str]:
@@ -61,7 +56,7 @@ def wait_for_stop() -> None:
             signal.signal(sig, handler)
 
 
-@local_app.command("serve")
+@app.command("serve")
 def serve_command(
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="port on 127.0.0.1 (0: any free port)")
@@ -74,15 +69,12 @@ def serve_command(
 ) -> None:
     """Start the endpoint: tables, state machines, Lambdas in-process, the finance simulator."""
     # The engine (moto, the handlers) loads only when serving: the CLI's other commands start fast.
-    from orchestration.run.serve import PortUnavailable, serve
+    from orchestration.run.serve import serve
 
-    config = config_for(env)
-    try:
-        with serve(config, port=port, faults=faults, seed=seed) as served:
-            for line in banner(served):
-                typer.echo(line)
-            wait_for_stop()
-            typer.echo("stopping")
-    except PortUnavailable as exc:
-        raise fail(str(exc), 1) from exc
+    config = load_config(env)
+    with serve(config, port=port, faults=faults, seed=seed) as served:
+        for line in banner(served):
+            typer.echo(line)
+        wait_for_stop()
+        typer.echo("stopping")
     typer.echo("stopped")

@@ -14,9 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.cli.app import app
-from orchestration.cli.common import EnvOption, JsonOption, config_for, fail, out
-from orchestration.planning.plan import Assumptions, Plan, PlanError, make_plan
+from orchestration.cli.common import EnvOption, JsonOption, ProcessesOption, out
+from orchestration.planning.plan import Assumptions, Plan, make_plan
+from orchestration.spec.config import load_config
+
+app = typer.Typer()
 
 DEFAULTS = Assumptions()
 
@@ -117,9 +119,7 @@ def plan(
         int, typer.Option("--transactions", min=1, help="transactions a month, split evenly across processes")
     ],
     env: EnvOption = "local",
-    processes: Annotated[
-        str | None, typer.Option("--processes", help="comma-separated processes (default: all)")
-    ] = None,
+    processes: ProcessesOption = None,
     finance_latency_ms: Annotated[
         float, typer.Option("--finance-latency-ms", min=0, help="one batch request's round trip to finance")
     ] = DEFAULTS.finance_latency_ms,
@@ -149,7 +149,7 @@ def plan(
     as_json: JsonOption = False,
 ) -> None:
     """Estimate duration and monthly AWS cost of a monthly volume, and when to change the design."""
-    config = config_for(env)
+    config = load_config(env)
     chosen = [name.strip() for name in processes.split(",") if name.strip()] if processes else None
     assumptions = Assumptions(
         finance_latency_ms=finance_latency_ms,
@@ -159,17 +159,14 @@ def plan(
         transition_latency_ms=transition_latency_ms,
         runs_per_month=runs_per_month,
     )
-    try:
-        result = make_plan(
-            config,
-            transactions,
-            assumptions=assumptions,
-            processes=chosen,
-            max_concurrency=max_concurrency,
-            deadline_hours=deadline_hours,
-        )
-    except PlanError as exc:
-        raise fail(str(exc)) from exc
+    result = make_plan(
+        config,
+        transactions,
+        assumptions=assumptions,
+        processes=chosen,
+        max_concurrency=max_concurrency,
+        deadline_hours=deadline_hours,
+    )
     if as_json:
         typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
         return

@@ -10,60 +10,42 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from orchestration.cli.app import app
 from orchestration.cli.common import (
-    FAILURE,
+    ConfigFileOption,
     EndpointOption,
     EnvOption,
-    config_for,
+    JsonOption,
+    ProcessArgument,
     fail,
     out,
     reporting_aws_errors,
 )
 from orchestration.ops.aws import AwsTarget, finance_url_parameter
-from orchestration.ops.ledger import LedgerUnavailable, fetch_ledger
-from orchestration.ops.repair import RepairError, check_process, failures, reconcile, redrive
-from orchestration.spec.config import EnvironmentConfig
+from orchestration.ops.ledger import fetch_ledger
+from orchestration.ops.repair import failures, reconcile, redrive
+from orchestration.spec.config import EnvironmentConfig, load_config
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-T = TypeVar("T")
 
-Env = EnvOption
-ConfigFile = Annotated[Path | None, typer.Option("--config", help="a configuration file instead of config/<env>.yaml")]
-EndpointUrl = EndpointOption
-AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
-RunId = Annotated[str | None, typer.Option("--run", help="only this run of the process")]
-Process = Annotated[str, typer.Argument(help="business process, as named in the config")]
+app = typer.Typer()
+
+RunOption = Annotated[str | None, typer.Option("--run", help="only this run of the process")]
+PeriodOption = Annotated[str | None, typer.Option("--period", help="only this period, YYYY-MM")]
 
 
 def setup(env: str, config_file: Path | None, process: str, period: str | None = None) -> EnvironmentConfig:
     """Validate every argument before any AWS call: the config, the process name, the period."""
-    config = config_for(env, config_file)
-    try:
-        check_process(config, process)
-    except RepairError as exc:
-        raise fail(str(exc)) from exc
+    config = load_config(env, path=config_file)
+    config.known_process(process)
     if period is not None and not PERIOD.match(period):
         raise fail(f"--period: {period!r} is not YYYY-MM (month 01-12)")
     return config
-
-
-def guarded(call: Callable[[], T], target: AwsTarget) -> T:
-    """Run one repair call; AWS, finance and repair errors become one clear message, never a traceback."""
-    with reporting_aws_errors(target):
-        try:
-            return call()
-        except RepairError as exc:
-            raise fail(str(exc)) from exc
-        except LedgerUnavailable as exc:
-            raise fail(f"finance ledger: {exc}", code=FAILURE) from exc
 
 
 def finance_url(config: EnvironmentConfig, given: str | None, target: AwsTarget) -> str:
@@ -73,9 +55,8 @@ def finance_url(config: EnvironmentConfig, given: str | None, target: AwsTarget)
     if config.finance.base_url != "simulator":
         return str(config.finance.base_url)
     if target.endpoint_url:
-        ssm = target.ssm()
-        name = finance_url_parameter(config)
-        return str(guarded(lambda: ssm.get_parameter(Name=name), target)["Parameter"]["Value"])
+        with reporting_aws_errors(target):
+            return str(target.ssm().get_parameter(Name=finance_url_parameter(config))["Parameter"]["Value"])
     raise fail(
         f"config {config.environment}: finance.base_url is the local simulator; pass --endpoint-url of "
         "`ledgerflow local serve` or --finance-url (the URL a running simulator printed)"
@@ -84,12 +65,12 @@ def finance_url(config: EnvironmentConfig, given: str | None, target: AwsTarget)
 
 @app.command("reconcile")
 def reconcile_command(
-    process: Process,
-    period: Annotated[str | None, typer.Option("--period", help="only this period, YYYY-MM")] = None,
-    as_json: AsJson = False,
-    env: Env = "local",
-    config_file: ConfigFile = None,
-    endpoint_url: EndpointUrl = None,
+    process: ProcessArgument,
+    period: PeriodOption = None,
+    as_json: JsonOption = False,
+    env: EnvOption = "local",
+    config_file: ConfigFileOption = None,
+    endpoint_url: EndpointOption = None,
     finance: Annotated[str | None, typer.Option("--finance-url", help="finance API (default: the config's)")] = None,
 ) -> None:
     """Compare HCM totals with the finance ledger per period and list every difference (exit 1 if any)."""
@@ -97,8 +78,9 @@ def reconcile_command(
     target = AwsTarget(config.region, endpoint_url)
     url = finance_url(config, finance, target)
     tables = target.tables()
-    ledger = guarded(lambda: fetch_ledger(url, timeout_seconds=config.finance.timeout_seconds * 5), target)
-    result = guarded(lambda: reconcile(tables, config, ledger, process, period=period), target)
+    ledger = fetch_ledger(url, timeout_seconds=config.finance.timeout_seconds * 5)
+    with reporting_aws_errors(target):
+        result = reconcile(tables, config, ledger, process, period=period)
     if as_json:
         typer.echo(json.dumps(result.model_dump(mode="json") | {"ok": result.ok}, indent=2))
     else:
@@ -144,19 +126,20 @@ def reconcile_command(
 
 @app.command("failures")
 def failures_command(
-    process: Process,
-    run: RunId = None,
-    period: Annotated[str | None, typer.Option("--period", help="only this period, YYYY-MM")] = None,
-    as_json: AsJson = False,
-    env: Env = "local",
-    config_file: ConfigFile = None,
-    endpoint_url: EndpointUrl = None,
+    process: ProcessArgument,
+    run: RunOption = None,
+    period: PeriodOption = None,
+    as_json: JsonOption = False,
+    env: EnvOption = "local",
+    config_file: ConfigFileOption = None,
+    endpoint_url: EndpointOption = None,
 ) -> None:
     """List the failed and rejected transactions of a process with their reasons and attempts."""
     config = setup(env, config_file, process, period)
     target = AwsTarget(config.region, endpoint_url)
     tables = target.tables()
-    rows = guarded(lambda: failures(tables, config, process, run_id=run, period=period), target)
+    with reporting_aws_errors(target):
+        rows = failures(tables, config, process, run_id=run, period=period)
     if as_json:
         typer.echo(json.dumps([row.model_dump() for row in rows], indent=2))
         return
@@ -170,18 +153,19 @@ def failures_command(
 
 @app.command("redrive")
 def redrive_command(
-    process: Process,
-    run: RunId = None,
-    as_json: AsJson = False,
-    env: Env = "local",
-    config_file: ConfigFile = None,
-    endpoint_url: EndpointUrl = None,
+    process: ProcessArgument,
+    run: RunOption = None,
+    as_json: JsonOption = False,
+    env: EnvOption = "local",
+    config_file: ConfigFileOption = None,
+    endpoint_url: EndpointOption = None,
 ) -> None:
     """Re-submit failed (and stranded pending) transactions of finished runs; posted ones are never re-posted."""
     config = setup(env, config_file, process)
     target = AwsTarget(config.region, endpoint_url)
     tables, sfn = target.tables(), target.sfn()
-    result = guarded(lambda: redrive(tables, sfn, config, process, run_id=run), target)
+    with reporting_aws_errors(target):
+        result = redrive(tables, sfn, config, process, run_id=run)
     if as_json:
         typer.echo(json.dumps(result.model_dump() | {"resubmitted": result.resubmitted}, indent=2))
         return

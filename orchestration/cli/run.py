@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,32 +13,24 @@ from rich.live import Live
 from rich.table import Table
 
 from orchestration.cli.alarms import alarm_report
-from orchestration.cli.app import app
-from orchestration.cli.common import FAILURE, EnvOption, config_for, fail, out, reporting_aws_errors
-from orchestration.faults.scenarios import FaultSpecError, parse_faults, valid_names
+from orchestration.cli.common import ConfigFileOption, EnvOption, ProcessesOption, fail, out, reporting_aws_errors
+from orchestration.errors import FAILURE
+from orchestration.faults.scenarios import parse_faults, valid_names
 from orchestration.ops.aws import ENDPOINT_ENV, AwsTarget, NotProvisioned, endpoint_from_environment
-from orchestration.spec.asl import DefinitionError
-from orchestration.spec.config import EnvironmentConfig
+from orchestration.spec.config import EnvironmentConfig, load_config
 
 if TYPE_CHECKING:
     from orchestration.run.report import ProcessProgress, RunReport
 
 
+app = typer.Typer()
+
+
 def parse_processes(config: EnvironmentConfig, value: str | None) -> list[str]:
-    known = list(config.processes)
+    """The processes ``--processes`` names (all of them by default), each known to the config."""
     if not value:
-        return known
-    wanted = [name.strip() for name in value.split(",") if name.strip()]
-    unknown = [name for name in wanted if name not in config.processes]
-    if unknown:
-        hints = [difflib.get_close_matches(name, known, n=1) for name in unknown]
-        named = ", ".join(
-            f"{name} (did you mean {hint[0]}?)" if hint else name for name, hint in zip(unknown, hints, strict=True)
-        )
-        raise fail(f"--processes: unknown process(es) {named}; known: {', '.join(known)}")
-    if not wanted:
-        raise fail(f"--processes: no process named; known: {', '.join(known)}")
-    return list(dict.fromkeys(wanted))
+        return list(config.processes)
+    return config.known_processes([name.strip() for name in value.split(",") if name.strip()])
 
 
 def progress_table(progress: list[ProcessProgress]) -> Table:
@@ -156,9 +146,7 @@ def run(
         ),
     ] = None,
     env: EnvOption = "local",
-    processes: Annotated[
-        str | None, typer.Option("--processes", help="comma-separated processes (default: all)")
-    ] = None,
+    processes: ProcessesOption = None,
     transactions: Annotated[
         int, typer.Option("--transactions", min=1, max=1_000_000, help="total, split across processes")
     ] = 300,
@@ -172,9 +160,7 @@ def run(
     seed: Annotated[int, typer.Option("--seed", help="seed of the HCM data and fault draws")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="give up after this many seconds")] = 900,
-    config_file: Annotated[
-        Path | None, typer.Option("--config", help="a configuration file instead of config/<env>.yaml")
-    ] = None,
+    config_file: ConfigFileOption = None,
 ) -> None:
     """Seed the HCM, run every process through the real state machine and handlers, reconcile.
 
@@ -190,12 +176,9 @@ def run(
             "say where to run: --local (embedded engine) or --endpoint-url URL (`ledgerflow local serve`); "
             "on AWS, runs start from the HCM trigger"
         )
-    config = config_for(env, config_file)
+    config = load_config(env, path=config_file)
     chosen = parse_processes(config, processes)
-    try:
-        plan = parse_faults(faults, seed=seed, timeout_seconds=config.finance.timeout_seconds)
-    except FaultSpecError as exc:
-        raise fail(str(exc)) from exc
+    plan = parse_faults(faults, seed=seed, timeout_seconds=config.finance.timeout_seconds)
     # The engine (moto, the handlers) loads only for a run: the CLI's other commands start fast.
     from orchestration.run.runner import run_local, run_remote
 
@@ -204,10 +187,7 @@ def run(
     start = functools.partial(
         runner, processes=chosen, transactions=transactions, faults=plan, seed=seed, timeout_seconds=timeout
     )
-    try:
-        report = follow(start, quiet=as_json, target=target)
-    except DefinitionError as exc:
-        raise fail(str(exc)) from exc
+    report = follow(start, quiet=as_json, target=target)
     if as_json:
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:

@@ -45,6 +45,7 @@ from moto.core.config import DefaultConfig, default_user_config
 from moto.core.models import botocore_stubber
 
 from orchestration.engine.moto_patch import check_moto_version, dynamodb_patches
+from orchestration.errors import LedgerflowError
 
 SERVICE = "dynamodb"
 """DynamoDB's name both in botocore's events (its hyphenized service id) and in moto's config."""
@@ -61,7 +62,7 @@ Message = tuple[str, str, dict[str, str], bytes]
 """One request as botocore would send it: method, URL, headers, body."""
 
 
-class WorkerFailed(RuntimeError):
+class WorkerFailed(LedgerflowError):
     """The DynamoDB worker process could not answer a request."""
 
 

@@ -96,6 +96,8 @@ from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.utils import json_path
 
+from orchestration.errors import LedgerflowError
+
 if TYPE_CHECKING:
     from orchestration.engine.lambda_runtime import LocalLambdaRuntime
 
@@ -117,7 +119,7 @@ MAX_ITEM_BYTES = 405000
 """moto's item size limit (``LimitedSizeDict.__setitem__``); the guard test checks it has not moved."""
 
 
-class UnsupportedMoto(RuntimeError):
+class UnsupportedMoto(LedgerflowError):
     """The installed moto is not the version this patch was verified against."""
 
 

@@ -17,14 +17,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestration.errors import USAGE, LedgerflowError
 from orchestration.faults.profiles import FaultProfile, finance_faults, malformed_share
 from orchestration.sim.finance import FinanceFaults
 
 Knob = Literal["rate", "capacity", "seconds", "count"]
 
 
-class FaultSpecError(ValueError):
+class FaultSpecError(LedgerflowError):
     """A ``--faults`` value names an unknown scenario or gives one a bad value."""
+
+    exit_code = USAGE
 
 
 @dataclass(frozen=True)

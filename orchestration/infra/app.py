@@ -51,7 +51,7 @@ class LedgerflowStacks:
             **common,
             code_dir=code_dir,
             table_key=self.data.table_key,
-            stream_arns={spec.env_var: self.data.stream_arn(spec) for spec in ALL_TABLES if spec.stream_view},
+            stream_arns={spec: self.data.stream_arn(spec) for spec in ALL_TABLES if spec.stream_view},
         )
         # Table ARNs are built from their names, not imported: order the deployment explicitly.
         self.orchestration.add_stack_dependency(self.data)

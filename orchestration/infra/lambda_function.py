@@ -7,7 +7,7 @@ Python runtime, the public Powertools layer and X-Ray.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -37,58 +37,61 @@ def powertools_layer_arn(region: str) -> str:
     )
 
 
-def ledgerflow_function(
-    stack: Stack,
-    config: EnvironmentConfig,
-    spec: FunctionSpec,
-    *,
-    code: lambda_.Code,
-    layer: lambda_.ILayerVersion,
-    environment: dict[str, str],
-    statements: list[iam.PolicyStatement],
-    removal: RemovalPolicy,
-) -> lambda_.Function:
+class LedgerflowFunction(Construct):
     """The function of ``spec`` with its log group, and a role allowed its logs plus ``statements``."""
-    scope = Construct(stack, naming.pascal(spec.name))
-    log_group = logs.LogGroup(
-        scope,
-        "LogGroup",
-        log_group_name=naming.function_log_group_name(config, spec),
-        retention=FUNCTION_LOG_RETENTION,
-        removal_policy=removal,
-    )
-    role = iam.Role(
-        scope,
-        "Role",
-        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-        description=f"{function_name(config, spec)}: only what this function needs",
-    )
-    function = lambda_.Function(
-        scope,
-        "Function",
-        function_name=function_name(config, spec),
-        description=f"ledgerflow {spec.name} ({config.environment})",
-        runtime=RUNTIME,
-        architecture=lambda_.Architecture.ARM_64,
-        handler=spec.handler,
-        code=code,
-        layers=[layer],
-        memory_size=MEMORY_MB,
-        timeout=Duration.seconds(spec.timeout_seconds),
-        tracing=lambda_.Tracing.ACTIVE,
-        log_group=log_group,
-        role=role,
-        environment=environment,
-    )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="WriteOwnLogs",
-            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[log_group.log_group_arn],
+
+    def __init__(
+        self,
+        scope: Construct,
+        config: EnvironmentConfig,
+        spec: FunctionSpec,
+        *,
+        code: lambda_.Code,
+        layer: lambda_.ILayerVersion,
+        environment: dict[str, str],
+        statements: list[iam.PolicyStatement],
+        removal: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, naming.pascal(spec.name))
+        name = function_name(config, spec)
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            log_group_name=naming.function_log_group_name(config, spec),
+            retention=FUNCTION_LOG_RETENTION,
+            removal_policy=removal,
         )
-    )
-    for statement in statements:
-        role.add_to_principal_policy(statement)
-    policy = role.node.try_find_child("DefaultPolicy")
-    acknowledge(policy or role, "AwsSolutions-IAM5[Resource::*]", XRAY_WILDCARD_REASON)
-    return function
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{name}: only what this function needs",
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=name,
+            description=f"ledgerflow {spec.name} ({config.environment})",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=spec.handler,
+            code=code,
+            layers=[layer],
+            memory_size=MEMORY_MB,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            role=self.role,
+            environment=environment,
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        for statement in statements:
+            self.role.add_to_principal_policy(statement)
+        policy = self.role.node.try_find_child("DefaultPolicy")
+        acknowledge(policy or self.role, "AwsSolutions-IAM5[Resource::*]", XRAY_WILDCARD_REASON)

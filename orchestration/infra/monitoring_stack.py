@@ -33,7 +33,7 @@ from constructs import Construct
 from lambdas.alarm_notifier import NOTIFICATION_TOPIC_ENV
 from lambdas.names import NAMESPACE, SERVICE
 from orchestration.infra import naming
-from orchestration.infra.lambda_function import ledgerflow_function, powertools_layer_arn
+from orchestration.infra.lambda_function import LedgerflowFunction, powertools_layer_arn
 from orchestration.infra.orchestration_stack import function_environment
 from orchestration.spec.alarms import AlarmSpec, MissingData, alarm_catalog
 from orchestration.spec.config import EnvironmentConfig
@@ -134,7 +134,7 @@ class MonitoringStack(Stack):
         environment: dict[str, str],
         statements: list[iam.PolicyStatement],
     ) -> lambda_.Function:
-        return ledgerflow_function(
+        return LedgerflowFunction(
             self,
             self.config,
             spec,
@@ -143,7 +143,7 @@ class MonitoringStack(Stack):
             environment=environment,
             statements=statements,
             removal=self.removal,
-        )
+        ).function
 
     def _notifier(self, code: lambda_.Code, layer: lambda_.ILayerVersion) -> lambda_.Function:
         environment = {

@@ -32,12 +32,12 @@ from orchestration.infra.compliance import (
     XRAY_WILDCARD_REASON,
     acknowledge,
 )
-from orchestration.infra.lambda_function import ledgerflow_function, powertools_layer_arn
+from orchestration.infra.lambda_function import LedgerflowFunction, powertools_layer_arn
 from orchestration.spec.asl import PROCESS_TRANSACTIONS, substitutions
 from orchestration.spec.config import EnvironmentConfig
 from orchestration.spec.functions import FUNCTIONS, TASK_FUNCTIONS, FunctionSpec
 from orchestration.spec.names import state_machine_name
-from orchestration.spec.tables import ALL_TABLES, table_environment
+from orchestration.spec.tables import TableSpec, table_environment
 
 STATE_MACHINE_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
@@ -59,9 +59,6 @@ STREAM_READ_ACTIONS = (
 TRIGGER_BATCH_SIZE = 10
 TRIGGER_RETRY_ATTEMPTS = 5
 DLQ_RETENTION = Duration.days(14)
-
-_TABLES_BY_ENV = {spec.env_var: spec for spec in ALL_TABLES}
-
 
 def function_environment(
     config: EnvironmentConfig, spec: FunctionSpec, state_machine_arns: dict[str, str] | None = None
@@ -95,7 +92,7 @@ class OrchestrationStack(Stack):
         config: EnvironmentConfig,
         code_dir: Path,
         table_key: kms.IKey,
-        stream_arns: dict[str, str],
+        stream_arns: dict[TableSpec, str],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -124,7 +121,7 @@ class OrchestrationStack(Stack):
     # -- Lambdas ------------------------------------------------------------------------------
 
     def _function(self, spec: FunctionSpec, code: lambda_.Code, layer: lambda_.ILayerVersion) -> lambda_.Function:
-        return ledgerflow_function(
+        return LedgerflowFunction(
             self,
             self.config,
             spec,
@@ -133,14 +130,13 @@ class OrchestrationStack(Stack):
             environment=function_environment(self.config, spec, self.state_machine_arns),
             statements=self._function_statements(spec),
             removal=self.removal,
-        )
+        ).function
 
     def _function_statements(self, spec: FunctionSpec) -> list[iam.PolicyStatement]:
         """What ``spec`` may do beyond writing its own logs: its tables, key, finance secret, runs."""
         config = self.config
         statements: list[iam.PolicyStatement] = []
-        reads = [_TABLES_BY_ENV[name] for name in spec.reads]
-        writes = [_TABLES_BY_ENV[name] for name in spec.writes]
+        reads, writes = spec.reads, spec.writes
         if reads:
             statements.append(
                 iam.PolicyStatement(
@@ -263,7 +259,7 @@ class OrchestrationStack(Stack):
             scope,
             "EventSourceMapping",
             target=function,
-            event_source_arn=self.stream_arns[str(spec.stream_source)],
+            event_source_arn=self.stream_arns[spec.stream_source],
             starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=TRIGGER_BATCH_SIZE,
             bisect_batch_on_error=True,

@@ -148,7 +148,9 @@ class GateStore:
             if not applied(functools.partial(self._client.transact_write_items, TransactItems=items)):
                 continue
             return Gate(exists=True, **{k: v for k, v in gate.items() if k != "process"}, process=process)
-        raise GateConflict(f"gate {process} changed {MAX_CONFLICT_RETRIES} times while writing; nothing written")
+        raise GateConflict(
+            f"gate {process} changed {MAX_CONFLICT_RETRIES} times while writing; nothing written; try again"
+        )
 
     def history(self, process: str) -> list[AuditRecord]:
         records: list[AuditRecord] = []

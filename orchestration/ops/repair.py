@@ -15,7 +15,6 @@ finance system.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -76,16 +75,6 @@ class RedriveResult(BaseModel):
         return sum(r.reset + r.stranded_pending for r in self.runs if r.execution)
 
 
-def check_process(config: EnvironmentConfig, process: str) -> str:
-    """The process name if the config knows it; otherwise an error that suggests the closest name."""
-    if process in config.processes:
-        return process
-    known = sorted(config.processes)
-    close = difflib.get_close_matches(process, known, n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    raise RepairError(f"unknown process {process!r}{hint}; known: {', '.join(known)}")
-
-
 def reconcile(
     tables: DynamoDBServiceResource,
     config: EnvironmentConfig,
@@ -95,7 +84,7 @@ def reconcile(
     period: str | None = None,
 ) -> Reconciliation:
     """HCM totals of a process (every run, optionally one period) against the finance ledger."""
-    check_process(config, process)
+    config.known_process(process)
     return reconcile_rows(
         process, transactions(tables, config, run_ids(tables, config, process)), ledger, period=period
     )
@@ -110,7 +99,7 @@ def failures(
     period: str | None = None,
 ) -> list[FailureRow]:
     """Failed and rejected transactions of a process, with their reasons and attempts."""
-    check_process(config, process)
+    config.known_process(process)
     runs = _chosen_runs(tables, config, process, run_id)
     found = []
     for row in transactions(tables, config, runs):
@@ -199,7 +188,7 @@ def redrive(
     run_id: str | None = None,
 ) -> RedriveResult:
     """Re-submit the failed (and stranded pending) transactions of every finished run of a process."""
-    check_process(config, process)
+    config.known_process(process)
     runs = _chosen_runs(tables, config, process, run_id)
     machine = state_machine_arn(sfn, config, process)
     table = tables.Table(TRANSACTIONS.table_name(config))

@@ -3,12 +3,12 @@
 ``ledgerflow plan`` multiplies three things and says which is which:
 
 - per-unit figures measured by ``bench/throughput.py`` on the real definition and handlers
-  (``plan_data/coefficients.json``): state transitions, history events and Lambda invocations
+  (``data/coefficients.json``): state transitions, history events and Lambda invocations
   per execution, per batch and per Map item; DynamoDB calls and request units per Lambda
   invocation or per transaction, by function;
 - the environment's configuration per process: batch_size, chunk_size, MaxConcurrency and
   max_batches_per_execution decide how many executions, batches and Map items a volume makes;
-- published AWS prices (``plan_data/prices.json``, with their date, source and what could not be
+- published AWS prices (``data/prices.json``, with their date, source and what could not be
   verified), and duration assumptions (finance latency per post, Lambda overhead, DynamoDB
   latency, Step Functions per-transition latency) that the caller can change and that are printed.
 
@@ -28,6 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas.models import ProcessSettings
+from orchestration.errors import USAGE, LedgerflowError
 from orchestration.spec.config import HISTORY_BUDGET, HISTORY_LIMIT, EnvironmentConfig, worst_case_history_events
 
 DATA_PACKAGE = "orchestration.planning.data"
@@ -203,8 +204,10 @@ class Plan(BaseModel):
     notes: list[str]
 
 
-class PlanError(ValueError):
+class PlanError(LedgerflowError):
     """A plan cannot be made from these arguments; the message names the argument."""
+
+    exit_code = USAGE
 
 
 def load_coefficients() -> MeasuredCoefficients:

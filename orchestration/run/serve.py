@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import boto3
 
 from orchestration.engine.local import LOOPBACK, LocalEngine
+from orchestration.errors import LedgerflowError
 from orchestration.faults.profiles import FaultProfile, finance_faults
 from orchestration.ops.aws import finance_url_parameter
 from orchestration.ops.gates import GateStore
@@ -26,7 +27,7 @@ from orchestration.spec.tables import GATE_AUDIT, GATES
 SERVER_OPERATOR = "ledgerflow local serve"
 
 
-class PortUnavailable(Exception):
+class PortUnavailable(LedgerflowError):
     """The port is taken (or not ours to bind); the message names it."""
 
 

@@ -6,6 +6,7 @@ with an error naming the file and the field.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from pathlib import Path
@@ -43,6 +44,12 @@ RECORD_RETRIES = 3
 
 class ConfigError(LedgerflowError):
     """A configuration file is missing or invalid; the message names the file and field."""
+
+    exit_code = USAGE
+
+
+class UnknownProcess(LedgerflowError):
+    """A process name the configuration does not know; the message suggests the closest."""
 
     exit_code = USAGE
 
@@ -192,6 +199,29 @@ class EnvironmentConfig(Model):
                     "or batch_size, or raise chunk_size"
                 )
         return self
+
+    def known_process(self, process: str) -> str:
+        """``process`` if the config knows it; otherwise an error suggesting the closest name."""
+        if process not in self.processes:
+            raise UnknownProcess(f"unknown process {process!r}{self._closest(process)}; known: {self._known()}")
+        return process
+
+    def known_processes(self, names: list[str], *, argument: str = "--processes") -> list[str]:
+        """``names`` without repeats if the config knows each; otherwise one error naming every unknown one."""
+        unknown = [name for name in names if name not in self.processes]
+        if unknown:
+            named = ", ".join(f"{name}{self._closest(name)}" for name in unknown)
+            raise UnknownProcess(f"{argument}: unknown process(es) {named}; known: {self._known()}")
+        if not names:
+            raise UnknownProcess(f"{argument}: no process named; known: {self._known()}")
+        return list(dict.fromkeys(names))
+
+    def _known(self) -> str:
+        return ", ".join(sorted(self.processes))
+
+    def _closest(self, name: str) -> str:
+        close = difflib.get_close_matches(name, sorted(self.processes), n=1)
+        return f" (did you mean {close[0]}?)" if close else ""
 
     def resolved(self, process: str) -> ProcessDefaults:
         """A process's settings as configured: the defaults with its overrides."""
