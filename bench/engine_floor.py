@@ -112,7 +112,7 @@ def ours_engine() -> Iterator[None]:
     from orchestration.engine.lambda_runtime import Handler, LocalLambdaRuntime
     from orchestration.engine.local import EXECUTE_STATE_MACHINES
     from orchestration.engine.moto_patch import atomic_requests, cached_json_paths, in_process_lambda
-    from orchestration.spec.functions import FunctionSpec
+    from orchestration.spec.functions import FunctionSpec, InvokedBy
 
     class NoopRuntime(LocalLambdaRuntime):
         """The engine's runtime, with the no-op in place of an imported handler module."""
@@ -120,7 +120,9 @@ def ours_engine() -> Iterator[None]:
         def handler(self, name: str) -> Handler:
             return noop_handler
 
-    runtime = NoopRuntime({FUNCTION_NAME: FunctionSpec(FUNCTION_NAME, "noop", "NoopFunctionArn")})
+    runtime = NoopRuntime(
+        {FUNCTION_NAME: FunctionSpec(FUNCTION_NAME, "noop", InvokedBy.STATE_MACHINE, "NoopFunctionArn")}
+    )
     with ExitStack() as stack:
         stack.enter_context(mock_aws(config=EXECUTE_STATE_MACHINES))
         stack.enter_context(atomic_requests())

@@ -25,7 +25,7 @@ CLI_DEFAULT_CONTEXT = {"aws:cdk:enable-path-metadata": True, "aws:cdk:enable-ass
 def config_from_context(app: App) -> EnvironmentConfig:
     """The configuration named by ``-c env=<name>`` (default ``dev``)."""
     env = app.node.try_get_context(ENV_CONTEXT_KEY) or DEFAULT_ENVIRONMENT
-    return load_config(str(env))
+    return load_config(str(env), argument=f"-c {ENV_CONTEXT_KEY}")
 
 
 class LedgerflowStacks:

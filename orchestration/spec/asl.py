@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from orchestration.errors import LedgerflowError
+from orchestration.errors import USAGE, LedgerflowError
 from orchestration.spec.config import EnvironmentConfig, RetryProfile, known_environments, load_config
 from orchestration.spec.functions import FUNCTIONS, TASK_FUNCTIONS
 from orchestration.spec.names import function_arn, state_machine_name
@@ -29,6 +29,8 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
 
 class DefinitionError(LedgerflowError):
     """An ASL file cannot be rendered: the message names the file and the placeholder."""
+
+    exit_code = USAGE
 
 
 def placeholders(text: str) -> set[str]:

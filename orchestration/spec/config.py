@@ -283,15 +283,15 @@ def known_environments(directory: Path | None = None) -> list[str]:
     return sorted(p.stem for p in (directory or config_dir()).glob("*.yaml"))
 
 
-def load_config(env: str | None = None, *, path: Path | None = None) -> EnvironmentConfig:
-    """Load and validate ``config/<env>.yaml`` (or ``path``)."""
+def load_config(env: str | None = None, *, path: Path | None = None, argument: str = "--env") -> EnvironmentConfig:
+    """Load and validate ``config/<env>.yaml`` (or ``path``); ``argument`` is how the caller chose ``env``."""
     if path is None:
         if env is None:
-            raise ConfigError("no environment given")
+            raise ConfigError(f"{argument}: no environment given")
         path = config_path(env)
         if not path.exists():
             known = ", ".join(known_environments()) or "none"
-            raise ConfigError(f"{path.name}: no such environment {env!r} (known: {known})")
+            raise ConfigError(f"{argument} {env}: no such environment {env!r}: no {path} (known: {known})")
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as exc:

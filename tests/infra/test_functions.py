@@ -21,7 +21,6 @@ from orchestration.spec.tables import ALL_TABLES, GATES
 from tests.infra.conftest import Synthesized
 from tests.infra.support import Grant, flatten, function_roles, resources, role_grants
 
-TABLE_ENV = {spec.env_var: spec for spec in ALL_TABLES}
 SPECS = {spec.name: spec for spec in FUNCTIONS}
 
 
@@ -122,9 +121,9 @@ def test_role_grants_exactly_the_tables_of_the_spec(synthesized: Synthesized, sp
     config = synthesized.config
     grants = grants_of(synthesized, spec)
     actual = {(g.action, table_of(g.resource)) for g in grants if ":table/" in g.resource}
-    expected = {(a, TABLE_ENV[t].table_name(config)) for t in spec.reads for a in TABLE_READ_ACTIONS}
-    expected |= {(a, TABLE_ENV[t].table_name(config)) for t in spec.writes for a in TABLE_WRITE_ACTIONS}
-    expected |= {("dynamodb:Query", TABLE_ENV[t].table_name(config)) for t in spec.reads for _ in TABLE_ENV[t].indexes}
+    expected = {(a, t.table_name(config)) for t in spec.reads for a in TABLE_READ_ACTIONS}
+    expected |= {(a, t.table_name(config)) for t in spec.writes for a in TABLE_WRITE_ACTIONS}
+    expected |= {("dynamodb:Query", t.table_name(config)) for t in spec.reads for _ in t.indexes}
     assert actual == expected
     index_grants = {g.resource for g in grants if "/index/" in g.resource}
     assert all(g.action == "dynamodb:Query" for g in grants if g.resource in index_grants)

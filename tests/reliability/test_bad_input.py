@@ -17,9 +17,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from orchestration import render
 from orchestration.cli import app
 from orchestration.engine import local
+from orchestration.spec import asl
 from orchestration.spec.asl import PROCESS_TRANSACTIONS
 from orchestration.spec.config import config_path
 from orchestration.spec.functions import FUNCTIONS
@@ -206,9 +206,9 @@ def test_asl_with_a_missing_substitution_stops_the_run_naming_the_placeholder(
 def test_render_with_a_missing_substitution_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(render, "PROCESS_TRANSACTIONS", _broken_asl(tmp_path))
+    monkeypatch.setattr(asl, "PROCESS_TRANSACTIONS", _broken_asl(tmp_path))
     out = tmp_path / "rendered"
-    assert render.main([str(out)]) == 2
+    assert asl.main([str(out)]) == 2
     assert "SummariseFunctionArn" in capsys.readouterr().err
     assert list(out.glob("*.json")) == [], "nothing rendered before the error"
 

@@ -12,7 +12,7 @@ import pytest
 
 from lambdas import alarm_notifier, health_check
 from lambdas.alarm_text import SMS_LIMIT, AlarmMessage, format_notification
-from lambdas.observability import metrics
+from lambdas.observability import log_metrics, metrics
 from orchestration.engine.cloudwatch import AlarmEvaluator, MetricStore
 from orchestration.engine.metrics_capture import isolated_metrics, store_sink
 from orchestration.sim.finance import FinanceSimulator
@@ -191,12 +191,13 @@ def test_evaluator_metric_math_sum_and_percent() -> None:
 
 
 def test_concurrent_invocations_keep_their_metrics_apart() -> None:
-    """One flush per invocation holding only that invocation's metric and dimension (8 at once)."""
+    """One flush per invocation holding only that invocation's metric and dimension (8 at once), for a handler
+    decorated before the isolation began, as the deployed handlers are."""
     documents: list[dict[str, Any]] = []
     lock = threading.Lock()
     barrier = threading.Barrier(8, timeout=10)
 
-    @metrics.log_metrics
+    @log_metrics
     def handler(event: dict[str, Any], context: Any) -> None:
         metrics.add_dimension(name="process", value=f"process_{event['i']}")
         metrics.add_metric(name=f"Metric{event['i']}", unit="Count", value=event["i"])

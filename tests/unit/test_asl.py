@@ -20,9 +20,9 @@ from orchestration.spec.asl import (
     substitutions,
 )
 from orchestration.spec.config import EnvironmentConfig
-from orchestration.spec.functions import FUNCTIONS, TASK_FUNCTIONS, FunctionSpec
+from orchestration.spec.functions import FUNCTIONS, TASK_FUNCTIONS, FunctionSpec, InvokedBy
 from orchestration.spec.names import state_machine_name
-from orchestration.spec.tables import ALL_TABLES
+from orchestration.spec.tables import ALL_TABLES, RUNS
 
 PROFILE = "standard"
 CRASH_ERRORS = {"Runtime.ExitError", "Sandbox.Timedout", "Lambda.Unknown"}
@@ -107,7 +107,7 @@ def test_functions_outside_the_asl_are_stream_triggered_and_never_in_the_definit
 ) -> None:
     outside = [spec for spec in FUNCTIONS if spec.placeholder is None]
     assert [spec.name for spec in outside] == ["start-run"]
-    streams = {table.env_var for table in ALL_TABLES if table.stream_view}
+    streams = {table for table in ALL_TABLES if table.stream_view}
     text = json.dumps(definition)
     for spec in outside:
         assert spec.stream_source in streams, f"{spec.name}: its source table declares no stream"
@@ -116,11 +116,20 @@ def test_functions_outside_the_asl_are_stream_triggered_and_never_in_the_definit
 
 
 @pytest.mark.parametrize(
-    "invocation", [{}, {"placeholder": "XFunctionArn", "stream_source": "RUNS_TABLE"}], ids=["none", "both"]
+    ("invoked_by", "invocation", "named"),
+    [
+        (InvokedBy.STATE_MACHINE, {}, "an ASL placeholder"),
+        (InvokedBy.SCHEDULE, {"placeholder": "XFunctionArn"}, "an ASL placeholder"),
+        (InvokedBy.STREAM, {}, "a stream source"),
+        (InvokedBy.STATE_MACHINE, {"placeholder": "XFunctionArn", "stream_source": RUNS}, "a stream source"),
+    ],
+    ids=["task-without-placeholder", "schedule-with-placeholder", "stream-without-source", "task-with-stream"],
 )
-def test_a_function_is_either_an_asl_task_or_stream_triggered(invocation: dict[str, str]) -> None:
-    with pytest.raises(ValueError, match="function x: needs exactly one of"):
-        FunctionSpec("x", "x", **invocation)
+def test_a_function_has_what_invokes_it_and_nothing_else(
+    invoked_by: InvokedBy, invocation: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ValueError, match=f"function x: {named} exactly when"):
+        FunctionSpec("x", "x", invoked_by, **invocation)
 
 
 def test_map_concurrency_comes_from_the_process_settings(definition: dict[str, Any]) -> None:

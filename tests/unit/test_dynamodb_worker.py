@@ -15,30 +15,48 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.compat import HTTPHeaders
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
+from moto.backend_index import backend_url_patterns
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.dynamodb.models import dynamodb_backends
 
 from orchestration.engine import dynamodb_worker
-from orchestration.engine.dynamodb_worker import WorkerFailed, dynamodb_in_worker, is_dynamodb
+from orchestration.engine.dynamodb_worker import EVENT, SERVICE, WorkerFailed, dynamodb_in_worker, in_worker_config
 from orchestration.engine.moto_patch import atomic_requests
 from orchestration.spec.tables import TRANSACTIONS
 
 REGION = "us-east-1"
 
 
-def test_moto_still_routes_requests_where_the_worker_expects() -> None:
+def test_botocore_and_moto_still_name_dynamodb_as_the_worker_expects() -> None:
+    """DynamoDB's requests are sent as ``before-send.dynamodb.*``, and moto passes DynamoDB through by that name."""
     assert list(inspect.signature(BotocoreStubber.process_request).parameters) == ["self", "request"]
-    assert is_dynamodb("https://dynamodb.us-east-1.amazonaws.com/")
-    assert not is_dynamodb("https://states.us-east-1.amazonaws.com/")
-    assert not is_dynamodb("https://ssm.us-east-1.amazonaws.com/")
+    assert any(service == SERVICE for service, _ in backend_url_patterns), "moto's own name for DynamoDB"
+    seen: list[str] = []
+
+    def record(event_name: str, request: AWSPreparedRequest, **_: Any) -> None:
+        seen.append(event_name)
+        # What the network would say: nothing in this process answered the request.
+        raise EndpointConnectionError(endpoint_url=request.url)
+
+    with mock_aws(config=in_worker_config({})):
+        client = boto3.session.Session(region_name=REGION).client("dynamodb")
+        client.meta.events.register_last("before-send", record)
+        with pytest.raises(EndpointConnectionError):
+            client.list_tables()
+    assert seen and all(name == f"{EVENT}.ListTables" for name in seen), seen
+
+
+def test_the_worker_refuses_to_start_unless_moto_passes_dynamodb_through() -> None:
+    with mock_aws(), pytest.raises(RuntimeError, match="in_worker_config"), dynamodb_in_worker():
+        pass
 
 
 @pytest.fixture
 def worker() -> Any:
-    with mock_aws(), atomic_requests(), dynamodb_in_worker() as running:
+    with mock_aws(config=in_worker_config({})), atomic_requests(), dynamodb_in_worker() as running:
         yield running
 
 
@@ -98,7 +116,7 @@ def test_concurrent_writers_lose_nothing(worker: Any, config: Any) -> None:
 
 
 def test_a_dead_worker_is_named_and_a_stopped_one_exits_cleanly() -> None:
-    with mock_aws(), dynamodb_in_worker() as worker:
+    with mock_aws(config=in_worker_config({})), dynamodb_in_worker() as worker:
         client = boto3.client("dynamodb", region_name=REGION)
         assert client.list_tables()["TableNames"] == []
         worker._process.kill()
@@ -108,15 +126,15 @@ def test_a_dead_worker_is_named_and_a_stopped_one_exits_cleanly() -> None:
         with pytest.raises(WorkerFailed, match="no longer usable"):
             client.list_tables()
 
-    with mock_aws(), dynamodb_in_worker() as worker:
+    with mock_aws(config=in_worker_config({})), dynamodb_in_worker() as worker:
         assert boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"] == []
     assert worker._process.returncode == 0, "told to stop, the worker exits cleanly"
-    assert BotocoreStubber.__call__.__name__ != "forwarding", "moto's own dispatch is back"
+    assert dynamodb_worker._ANSWERING == [], "no worker answers once its context has ended"
 
 
 def test_the_worker_exits_when_the_engine_side_of_the_socket_closes() -> None:
     """What happens when the engine's process dies: the worker reads end of file and exits."""
-    with mock_aws(), dynamodb_in_worker() as worker:
+    with mock_aws(config=in_worker_config({})), dynamodb_in_worker() as worker:
         boto3.client("dynamodb", region_name=REGION).list_tables()
         # The socket itself shut down, as the kernel does for a process that died.
         with socket.socket(fileno=os.dup(worker._connection.fileno())) as ours:

@@ -11,7 +11,7 @@ from lambdas import transform
 from lambdas.finance_client import JournalEntry
 from lambdas.models import TransactionStatus
 from lambdas.store import load_transactions
-from lambdas.transform import MalformedRecord, to_journal_line
+from lambdas.transform import MalformedRecord, to_journal_entry
 from orchestration.sim.hcm import MALFORMED_KINDS, make_transactions
 from tests.unit.conftest import Aws
 
@@ -40,7 +40,7 @@ def record(**overrides: Any) -> dict[str, Any]:
 
 def rejection(**overrides: Any) -> str:
     with pytest.raises(MalformedRecord) as raised:
-        to_journal_line(record(**overrides))
+        to_journal_entry(record(**overrides))
     return str(raised.value)
 
 
@@ -53,7 +53,7 @@ def transform_ids(ids: list[str]) -> dict[str, Any]:
     }
 
 
-# -- to_journal_line ----------------------------------------------------------
+# -- to_journal_entry ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -69,14 +69,14 @@ def transform_ids(ids: list[str]) -> dict[str, Any]:
     ],
 )
 def test_amount_has_exactly_two_decimals(raw: Any, expected: str) -> None:
-    line = to_journal_line(record(amount=raw))
+    line = to_journal_entry(record(amount=raw))
     assert line.amount == Decimal(expected)
     assert str(line.amount) == expected
     assert line.model_dump(mode="json")["amount"] == expected
 
 
 def test_journal_line_fields_map_from_the_hcm_record() -> None:
-    line = to_journal_line(record())
+    line = to_journal_entry(record())
     assert line.model_dump(mode="json") == {
         "transaction_id": "t-1",
         "account": "6000-SALARIES",
@@ -90,8 +90,8 @@ def test_journal_line_fields_map_from_the_hcm_record() -> None:
 
 
 def test_description_defaults_to_process_and_period() -> None:
-    assert to_journal_line(record(description=None)).description == f"{PROCESS} 2026-11"
-    assert to_journal_line(record(description="")).description == f"{PROCESS} 2026-11"
+    assert to_journal_entry(record(description=None)).description == f"{PROCESS} 2026-11"
+    assert to_journal_entry(record(description="")).description == f"{PROCESS} 2026-11"
 
 
 @pytest.mark.parametrize("field", transform.REQUIRED)
@@ -139,7 +139,7 @@ def test_bad_period_is_rejected(period: str) -> None:
 def test_lines_satisfy_the_finance_wire_model() -> None:
     """Whatever the transform accepts, the finance client's JournalEntry accepts too."""
     for item in make_transactions(PROCESS, RUN_ID, 50, ACCOUNTS, seed=5, malformed_share=0.0, period="2026-11"):
-        line = to_journal_line(item)
+        line = to_journal_entry(item)
         JournalEntry.model_validate(line.model_dump(mode="json"))
 
 
