@@ -8,15 +8,14 @@ settling into OK (INSUFFICIENT_DATA -> OK) is dropped: nothing happened.
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from lambdas.alarm_text import AlarmMessage, Notification, format_notification
+from lambdas.container import sns
 from lambdas.handler_support import parse
 from lambdas.observability import log_metrics, logger, metrics, tracer
 from lambdas.settings import env
@@ -44,11 +43,6 @@ class Published(BaseModel):
     notification: Notification
 
 
-@cache
-def _sns() -> Any:
-    return boto3.client("sns")
-
-
 def sns_message(notification: Notification) -> str:
     """The per-protocol message SNS delivers with ``MessageStructure=json``."""
     return json.dumps({"default": notification.email, "email": notification.email, "sms": notification.sms})
@@ -62,7 +56,7 @@ def notify(event: SnsEvent, topic_arn: str) -> list[Published]:
             logger.info("new alarm settled into OK: not notified", extra={"alarm": message.AlarmName})
             continue
         notification = format_notification(message)
-        response = _sns().publish(
+        response = sns().publish(
             TopicArn=topic_arn,
             Subject=notification.subject,
             Message=sns_message(notification),

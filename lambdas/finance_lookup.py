@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from functools import cache
 
+from lambdas.container import per_container
 from lambdas.finance_client import FinanceClient
 from lambdas.journal import LedgerRecord
 from lambdas.settings import env
@@ -25,7 +25,7 @@ def idempotency_key(process: str, transaction_id: str) -> str:
     return f"{process}:{transaction_id}"
 
 
-@cache
+@per_container
 def _client(base_url: str, timeout_seconds: float, token_secret: str | None) -> FinanceClient:
     """One pooled client per configuration, reused by the warm container's later invocations."""
     token: str | None = None

@@ -21,7 +21,6 @@ chunk is answered without posting again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -34,6 +33,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
+from lambdas.container import dynamodb_client, per_container
 from lambdas.errors import OutcomeNotRecorded
 from lambdas.finance_client import FinanceError, FinanceRejected, FinanceUnavailable
 from lambdas.finance_lookup import finance_client, idempotency_key
@@ -51,7 +51,7 @@ from lambdas.models import (
 )
 from lambdas.observability import log_metrics, logger, metrics, tracer
 from lambdas.settings import tables
-from lambdas.store import dynamodb_client, load_transactions, record_chunk
+from lambdas.store import load_transactions, record_chunk
 from lambdas.transform import transform
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
@@ -108,7 +108,7 @@ class ChunkNotPosted(Exception):
         self.error = error
 
 
-@cache
+@per_container
 def _idempotent_chunk(table_name: str) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
     config = IdempotencyConfig(
         event_key_jmespath="[process, run_id, entries[*].transaction_id]",

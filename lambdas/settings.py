@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-from functools import cache
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from lambdas.container import per_container
 from lambdas.models import ProcessSettings
 
 PROCESSES_FILE_ENV = "LEDGERFLOW_PROCESSES_FILE"
@@ -54,7 +54,7 @@ def tables() -> Tables:
     )
 
 
-@cache
+@per_container
 def _load_processes(path: str) -> dict[str, ProcessSettings]:
     try:
         raw = json.loads(Path(path).read_text())

@@ -8,13 +8,12 @@ cannot start the continuation twice.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
+from lambdas.container import stepfunctions
 from lambdas.handler_support import parse
 from lambdas.models import RunInput, RunState, StrictModel
 from lambdas.observability import log_metrics, logger, tracer
@@ -29,17 +28,11 @@ def execution_name(run_id: str, sequence: int) -> str:
     return f"{run_id}-{sequence}"
 
 
-@cache
-def _stepfunctions() -> Any:
-    """One client per container: building one resolves endpoints and loads the service model."""
-    return boto3.client("stepfunctions")
-
-
 def start_next(event: StartNextEvent) -> str:
     state = event.state
     follow = RunInput(process=state.process, run_id=state.run_id, cursor=state.cursor, sequence=state.sequence + 1)
     name = execution_name(state.run_id, follow.sequence)
-    client = _stepfunctions()
+    client = stepfunctions()
     try:
         client.start_execution(stateMachineArn=event.state_machine_arn, name=name, input=follow.model_dump_json())
     except client.exceptions.ExecutionAlreadyExists:

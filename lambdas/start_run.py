@@ -12,10 +12,8 @@ while the other records of the batch still start.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.base import FailureResponse
@@ -29,6 +27,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from lambdas.container import stepfunctions
 from lambdas.handler_support import parse
 from lambdas.models import ProcessName, RunId, RunInput, RunStatus
 from lambdas.names import execution_name
@@ -85,11 +84,6 @@ def start_first_execution(client: Any, state_machine_arn: str, process: str, run
     return str(response["executionArn"])
 
 
-@cache
-def _stepfunctions() -> Any:
-    return boto3.client("stepfunctions")
-
-
 def start_recorded_run(record: RunRecord) -> str | None:
     """Start the run a stream record announces and return the execution ARN; ``None`` when the
     record is not a new pending run.
@@ -100,7 +94,7 @@ def start_recorded_run(record: RunRecord) -> str | None:
     item = record.dynamodb.NewImage
     if record.eventName != "INSERT" or item is None or item.status != RunStatus.PENDING:
         return None
-    return start_first_execution(_stepfunctions(), state_machine_arn(item.process), item.process, item.run_id)
+    return start_first_execution(stepfunctions(), state_machine_arn(item.process), item.process, item.run_id)
 
 
 def _sequence_number(record: Any) -> str | None:

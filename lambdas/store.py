@@ -10,15 +10,17 @@ import base64
 import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
+from lambdas.container import dynamodb, per_container
 from lambdas.models import ChunkCounts, Posted, PostOutcome, Rejection, TransactionStatus
 from lambdas.settings import tables
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
 
 BATCH_GET_LIMIT = 100
 CONDITION_REFUSED = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
@@ -43,36 +45,16 @@ def applied(write: Callable[[], object]) -> bool:
     return True
 
 
-@cache
-def _resource() -> Any:
-    """One DynamoDB resource per container: building one resolves endpoints and loads models."""
-    return boto3.resource("dynamodb")
-
-
-@cache
-def dynamodb_client() -> Any:
-    """One low-level client per container, for libraries that take a client.
-
-    Not the resource's own client: boto3 hooks that one to convert plain Python values, and a
-    library passing DynamoDB's typed values (``{"S": ...}``) through it would have them converted again.
-    """
-    return boto3.client("dynamodb")
-
-
-@cache
-def _table(name: str) -> Any:
-    return _resource().Table(name)
-
-
-def table(name: str) -> Any:
+@per_container
+def table(name: str) -> Table:
     """The boto3 Table of ``name`` (one per warm container)."""
-    return _table(name)
+    return dynamodb().Table(name)
 
 
 def gate_item(process: str) -> dict[str, Any] | None:
     """The gate row of a process, read consistently; ``None`` when there is none."""
     item: dict[str, Any] | None = (
-        _table(tables().gates).get_item(Key={"process": process}, ConsistentRead=True).get("Item")
+        table(tables().gates).get_item(Key={"process": process}, ConsistentRead=True).get("Item")
     )
     return item
 
@@ -82,7 +64,7 @@ def update_run(run_id: str, **fields: Any) -> None:
     fields["updated_at"] = now_iso()
     names = {f"#{k}": k for k in fields}
     values = {f":{k}": v for k, v in fields.items()}
-    _table(tables().runs).update_item(
+    table(tables().runs).update_item(
         Key={"run_id": run_id},
         UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
         ExpressionAttributeNames=names,
@@ -91,7 +73,7 @@ def update_run(run_id: str, **fields: Any) -> None:
 
 
 def clear_pause_token(run_id: str) -> None:
-    _table(tables().runs).update_item(
+    table(tables().runs).update_item(
         Key={"run_id": run_id},
         UpdateExpression="REMOVE pause_token SET updated_at = :t",
         ExpressionAttributeValues={":t": now_iso()},
@@ -129,7 +111,7 @@ def pending_page(run_id: str, cursor: str | None, limit: int) -> tuple[list[str]
     start = decode_cursor(cursor)
     if start:
         kwargs["ExclusiveStartKey"] = start
-    page = _table(tables().transactions).query(**kwargs)
+    page = table(tables().transactions).query(**kwargs)
     ids = [item["transaction_id"] for item in page.get("Items", [])]
     return ids, encode_cursor(page.get("LastEvaluatedKey"))
 
@@ -137,7 +119,7 @@ def pending_page(run_id: str, cursor: str | None, limit: int) -> tuple[list[str]
 def load_transactions(run_id: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """HCM records by id, fetched with BatchGetItem (unprocessed keys are fetched again)."""
     name = tables().transactions
-    resource = _resource()
+    resource = dynamodb()
     wanted = list(dict.fromkeys(ids))
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(wanted), BATCH_GET_LIMIT):
@@ -178,7 +160,7 @@ def record_outcome(
     condition: ConditionBase = Attr("transaction_id").exists()
     if status is not TransactionStatus.POSTED:
         condition = condition & Attr("status").ne(TransactionStatus.POSTED.value)
-    return applied(lambda: _table(tables().transactions).update_item(ConditionExpression=condition, **kwargs))
+    return applied(lambda: table(tables().transactions).update_item(ConditionExpression=condition, **kwargs))
 
 
 def record_posted(posted: Iterable[Posted], rows: dict[str, dict[str, Any]]) -> int:
@@ -190,7 +172,7 @@ def record_posted(posted: Iterable[Posted], rows: dict[str, dict[str, Any]]) -> 
     transaction. A stale failure reason is dropped. An id with no HCM row writes nothing.
     """
     written = 0
-    with _table(tables().transactions).batch_writer(overwrite_by_pkeys=["run_id", "transaction_id"]) as writer:
+    with table(tables().transactions).batch_writer(overwrite_by_pkeys=["run_id", "transaction_id"]) as writer:
         for outcome in posted:
             row = rows.get(outcome.transaction_id)
             if row is None:
@@ -239,10 +221,10 @@ def run_statuses(run_id: str) -> dict[str, str]:
         "ProjectionExpression": "transaction_id, #s",
         "ConsistentRead": True,
     }
-    table = _table(tables().transactions)
+    transactions = table(tables().transactions)
     statuses: dict[str, str] = {}
     while True:
-        page = table.query(**kwargs)
+        page = transactions.query(**kwargs)
         statuses.update((str(item["transaction_id"]), str(item["status"])) for item in page.get("Items", []))
         if "LastEvaluatedKey" not in page:
             return statuses
@@ -256,7 +238,7 @@ def confirm_posted(run_id: str, transaction_id: str, ledger_id: str) -> bool:
     stay as recorded. Returns ``False`` when the row is no longer failed (posted, or redriven).
     """
     return applied(
-        lambda: _table(tables().transactions).update_item(
+        lambda: table(tables().transactions).update_item(
             Key={"run_id": run_id, "transaction_id": transaction_id},
             UpdateExpression=(
                 "SET #s = :posted, ledger_id = :ledger, previous_reason = reason, confirmed_at = :now, "

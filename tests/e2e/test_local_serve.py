@@ -25,7 +25,7 @@ import yaml
 
 from orchestration.ops.aws import ENDPOINT_ENV
 from orchestration.spec.config import CONFIG_DIR, CONFIG_DIR_ENV
-from tests.e2e.helpers import wait_until
+from tests.fixtures.waiting import wait_until
 
 LEDGERFLOW = str(Path(sys.executable).with_name("ledgerflow"))
 PROCESS = "payroll_journal"

@@ -7,7 +7,7 @@ import time
 from orchestration.ops.gates import resume_paused
 from orchestration.sim.finance import FinanceFaults
 from orchestration.spec.tables import RUNS
-from tests.e2e.helpers import wait_for_execution, wait_until
+from tests.fixtures.waiting import wait_for_execution, wait_until
 
 QUICK_RETRY = {"interval_seconds": 1, "backoff_rate": 1.0, "max_attempts": 1, "max_delay_seconds": 1}
 

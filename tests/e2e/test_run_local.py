@@ -44,7 +44,7 @@ def test_each_malformed_record_is_rejected_with_a_reason_naming_the_defect(local
     seeded = system.seed(process, "malformed-run", 120, malformed_share=0.25)
     assert len(seeded.malformed) > 10
     arn = system.engine.start_run(process, "malformed-run")
-    from tests.e2e.helpers import wait_for_execution
+    from tests.fixtures.waiting import wait_for_execution
 
     assert wait_for_execution(system.engine, arn)["status"] == "SUCCEEDED"
     items = {item["transaction_id"]: item for item in system.transactions("malformed-run")}

@@ -11,7 +11,7 @@ from aws_cdk.assertions import Match, Template
 from orchestration.infra.data_stack import DataStack
 from orchestration.spec.config import EnvironmentConfig
 from orchestration.spec.tables import ALL_TABLES, RUNS
-from tests.infra.conftest import Synthesized
+from tests.fixtures.synth import Synthesized
 from tests.infra.support import resources
 
 

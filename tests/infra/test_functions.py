@@ -18,7 +18,7 @@ from orchestration.spec.config import EnvironmentConfig
 from orchestration.spec.functions import FUNCTIONS, FunctionSpec
 from orchestration.spec.names import function_name, state_machine_name
 from orchestration.spec.tables import ALL_TABLES, GATES
-from tests.infra.conftest import Synthesized
+from tests.fixtures.synth import Synthesized
 from tests.infra.support import Grant, flatten, function_roles, resources, role_grants
 
 SPECS = {spec.name: spec for spec in FUNCTIONS}

@@ -8,7 +8,7 @@ from aws_cdk.assertions import Match
 
 from orchestration.engine.local import LocalEngine
 from orchestration.spec.alarms import alarm_catalog
-from tests.infra.conftest import Synthesized
+from tests.fixtures.synth import Synthesized
 from tests.infra.support import flatten, resources, role_grants
 
 ACCOUNT_TOKEN = "${AWS::AccountId}"

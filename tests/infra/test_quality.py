@@ -16,7 +16,7 @@ from orchestration.infra.app import config_from_context
 from orchestration.infra.assets import stage_lambda_code
 from orchestration.infra.scale import MONITORING_SUFFIX, scaled_config, synth_sizes
 from orchestration.spec.config import ConfigError, EnvironmentConfig
-from tests.infra.conftest import Synthesized
+from tests.fixtures.synth import Synthesized
 
 
 def test_cdk_nag_aws_solutions_has_no_unacknowledged_finding(synthesized: Synthesized) -> None:

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match
 from orchestration.spec.asl import PROCESS_TRANSACTIONS, placeholders, render
 from orchestration.spec.functions import FUNCTIONS, TASK_FUNCTIONS
 from orchestration.spec.names import function_name, state_machine_name
-from tests.infra.conftest import Synthesized
+from tests.fixtures.synth import Synthesized
 from tests.infra.support import resources, role_grants
 
 

@@ -9,7 +9,7 @@ from lambdas.start_run import NEW_PENDING_RUN_FILTER
 from orchestration.infra.orchestration_stack import STREAM_READ_ACTIONS, TRIGGER_RETRY_ATTEMPTS
 from orchestration.spec.functions import FUNCTIONS
 from orchestration.spec.names import function_name, state_machine_name
-from tests.infra.conftest import Synthesized
+from tests.fixtures.synth import Synthesized
 from tests.infra.support import flatten, function_roles, resources, role_grants
 
 START_RUN = next(spec for spec in FUNCTIONS if spec.name == "start-run")

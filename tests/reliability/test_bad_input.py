@@ -24,7 +24,7 @@ from orchestration.spec.asl import PROCESS_TRANSACTIONS
 from orchestration.spec.config import config_path
 from orchestration.spec.functions import FUNCTIONS
 from orchestration.spec.tables import RUNS
-from tests.e2e.helpers import wait_for_execution
+from tests.fixtures.waiting import wait_for_execution
 
 runner = CliRunner()
 Mutate = Callable[[dict[str, Any]], None]

@@ -20,7 +20,7 @@ from orchestration.faults.crash import CrashAfterPost
 from orchestration.ops.reconciliation import invariant_violations
 from orchestration.ops.repair import reconcile, run_executions, state_machine_arn, transactions
 from orchestration.sim.finance import FinanceFaults
-from tests.e2e.helpers import wait_for_execution, wait_until
+from tests.fixtures.waiting import wait_for_execution, wait_until
 
 runner = CliRunner()
 QUICK = {"interval_seconds": 1, "backoff_rate": 1.0, "max_attempts": 1, "max_delay_seconds": 1}

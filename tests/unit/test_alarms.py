@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from lambdas import alarm_notifier, health_check
+from lambdas import alarm_notifier, container, health_check
 from lambdas.alarm_text import SMS_LIMIT, AlarmMessage, format_notification
 from lambdas.observability import log_metrics, metrics
 from orchestration.engine.cloudwatch import AlarmEvaluator, MetricStore
@@ -28,7 +28,7 @@ from orchestration.spec.alarms import (
 from orchestration.spec.config import EnvironmentConfig, load_config
 from orchestration.spec.functions import ALL_FUNCTIONS
 from orchestration.spec.names import topic_names
-from tests.unit.conftest import Aws
+from tests.fixtures.aws import Aws
 
 ENVIRONMENTS = ("local", "dev")
 
@@ -258,7 +258,7 @@ def test_notifier_publishes_email_and_sms_and_drops_a_new_alarm_settling(
     sns = boto3.client("sns", region_name=aws.config.region)
     topic = sns.create_topic(Name=topic_names(aws.config)[1])["TopicArn"]
     monkeypatch.setenv(alarm_notifier.NOTIFICATION_TOPIC_ENV, topic)
-    alarm_notifier._sns.cache_clear()
+    container.reset()
     queue = boto3.client("sqs", region_name=aws.config.region)
     url = queue.create_queue(QueueName="capture")["QueueUrl"]
     arn = queue.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -274,4 +274,4 @@ def test_notifier_publishes_email_and_sms_and_drops_a_new_alarm_settling(
     delivered = json.loads(queue.receive_message(QueueUrl=url)["Messages"][0]["Body"])
     assert delivered["Subject"] == published["notification"]["subject"]
     assert delivered["Message"] == published["notification"]["email"]
-    alarm_notifier._sns.cache_clear()
+    container.reset()

@@ -18,7 +18,7 @@ from lambdas.names import execution_name
 from orchestration.cli import app
 from orchestration.engine.local import provision_state_machines
 from orchestration.spec.config import CONFIG_DIR, CONFIG_DIR_ENV
-from tests.unit.conftest import Aws
+from tests.fixtures.aws import Aws
 
 runner = CliRunner()
 

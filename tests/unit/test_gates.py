@@ -14,7 +14,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 from lambdas import check_gate, summarize, wait_for_gate
 from orchestration.engine.lambda_runtime import LocalContext
 from orchestration.ops.gates import Gate, GateConflict, GateStore, resume_paused
-from tests.unit.conftest import Aws
+from tests.fixtures.aws import Aws
 
 PROCESS = "payroll_journal"
 

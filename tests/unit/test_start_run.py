@@ -19,7 +19,7 @@ from orchestration.engine.lambda_runtime import LocalContext
 from orchestration.infra.assets import processes_json
 from orchestration.spec.config import EnvironmentConfig, load_config
 from orchestration.spec.names import state_machine_name
-from tests.unit.conftest import Aws
+from tests.fixtures.aws import Aws
 
 PATIENT_PROCESS = "payroll_journal"  # retry profile "patient" in config/dev.yaml
 STANDARD_PROCESS = "expense_report"  # retry profile "standard"

@@ -13,7 +13,7 @@ from lambdas.models import TransactionStatus
 from lambdas.store import load_transactions
 from lambdas.transform import MalformedRecord, to_journal_entry
 from orchestration.sim.hcm import MALFORMED_KINDS, make_transactions
-from tests.unit.conftest import Aws
+from tests.fixtures.aws import Aws
 
 PROCESS = "payroll_journal"
 RUN_ID = "run-transform"

@@ -1,0 +1,63 @@
+"""What a warm Lambda container keeps between invocations: AWS clients and clients of its own.
+
+Building a boto3 client resolves endpoints and loads service models, and the finance client
+keeps its connections pooled, so each is built once per container, on first use. Every such
+value is made by a function decorated ``@per_container``, and ``reset`` forgets them all at
+once: what a new container would start with (a test that starts a new mocked account calls it).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import boto3
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+R = TypeVar("R")
+
+_KEPT: list[functools._lru_cache_wrapper[object]] = []
+
+
+def per_container(make: Callable[..., R]) -> functools._lru_cache_wrapper[R]:
+    """Keep what ``make`` returns for each set of arguments until ``reset``."""
+    kept = functools.cache(make)
+    _KEPT.append(kept)
+    return kept
+
+
+def reset() -> None:
+    """Forget everything kept: the next invocation builds its clients again, as in a new container."""
+    for kept in _KEPT:
+        kept.cache_clear()
+
+
+@per_container
+def dynamodb() -> DynamoDBServiceResource:
+    """The container's DynamoDB resource (tables with Python values)."""
+    return boto3.resource("dynamodb")
+
+
+@per_container
+def dynamodb_client() -> DynamoDBClient:
+    """A low-level DynamoDB client, for libraries that take a client.
+
+    Not the resource's own client: boto3 hooks that one to convert plain Python values, and a
+    library passing DynamoDB's typed values (``{"S": ...}``) through it would have them converted again.
+    """
+    return boto3.client("dynamodb")
+
+
+@per_container
+def stepfunctions() -> SFNClient:
+    return boto3.client("stepfunctions")
+
+
+@per_container
+def sns() -> SNSClient:
+    return boto3.client("sns")
