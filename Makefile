@@ -14,7 +14,7 @@ TRANSACTIONS ?= 300
 FAULTS ?= transient
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install run test lint typecheck validate-asl synth unit e2e bench clean
+.PHONY: install run test lint typecheck validate-asl synth docs unit e2e bench clean
 ENV ?= dev
 
 $(STAMP): pyproject.toml
@@ -33,8 +33,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/ledgerflow run --local --transactions $(TRANSACTIONS) --faults $(FAULTS)
 
+## Lint: ruff's rules, its formatter (check only), and the import direction of every package.
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
@@ -50,8 +53,12 @@ synth: $(STAMP)
 	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"env": "$(ENV)"}' $(PY) -m orchestration.infra
 	@ls cdk.out/*.template.json
 
-## The tests: lint, types, ASL validation, CDK synth, then pytest (unit, e2e, infra).
-test: lint typecheck validate-asl synth
+## The documentation site (docs/), built strictly: a broken link or snippet fails.
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict --quiet --site-dir build/site
+
+## The tests: lint, types, ASL validation, CDK synth, the docs build, then pytest (unit, e2e, infra).
+test: lint typecheck validate-asl synth docs
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 unit: $(STAMP)

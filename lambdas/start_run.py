@@ -12,7 +12,7 @@ while the other records of the batch still start.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -30,9 +30,12 @@ from pydantic import BaseModel
 from lambdas.container import stepfunctions
 from lambdas.handler_support import parse
 from lambdas.models import ProcessName, RunId, RunInput, RunStatus
-from lambdas.names import execution_name
+from lambdas.names import execution_arn, execution_name
 from lambdas.observability import log_metrics, logger, metrics, tracer
 from lambdas.settings import state_machine_arn
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
 
 NEW_PENDING_RUN_FILTER: dict[str, Any] = {
     "eventName": ["INSERT"],
@@ -59,12 +62,7 @@ class RunRecord(DynamoDBStreamRecordModel):
     dynamodb: RunChange
 
 
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    """ARN of the execution ``name`` of a state machine (the one StartExecution would return)."""
-    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
-
-
-def start_first_execution(client: Any, state_machine_arn: str, process: str, run_id: str) -> str:
+def start_first_execution(client: SFNClient, state_machine_arn: str, process: str, run_id: str) -> str:
     """Start execution ``<run_id>-0`` with ``RunInput(process, run_id)`` and return its ARN.
 
     At most one execution per run: while it runs, Step Functions answers a repeat with the same

@@ -112,7 +112,7 @@ def pending_page(run_id: str, cursor: str | None, limit: int) -> tuple[list[str]
     if start:
         kwargs["ExclusiveStartKey"] = start
     page = table(tables().transactions).query(**kwargs)
-    ids = [item["transaction_id"] for item in page.get("Items", [])]
+    ids = [str(item["transaction_id"]) for item in page.get("Items", [])]
     return ids, encode_cursor(page.get("LastEvaluatedKey"))
 
 

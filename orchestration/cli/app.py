@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -22,7 +21,7 @@ from orchestration.errors import LedgerflowError
 class LedgerflowGroup(TyperGroup):
     """The root command group: a ``LedgerflowError`` from any command becomes one line and its exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # the Context of the click that Typer vendors
         try:
             return super().invoke(ctx)
         except LedgerflowError as exc:

@@ -23,6 +23,7 @@ engine closes the socket, or when the engine's process dies (end of file).
 from __future__ import annotations
 
 import collections
+import copy
 import os
 import signal
 import socket
@@ -86,10 +87,13 @@ def _headers(values: dict[str, str]) -> HTTPHeaders:
 
 def in_worker_config(base: DefaultConfig) -> DefaultConfig:
     """``base`` (a ``mock_aws`` config) with moto in this process passing DynamoDB through to the worker."""
-    core = {**default_user_config.get("core", {}), **base.get("core", {})}
-    passthrough = core.get("passthrough", {})
-    services = [*passthrough.get("services", []), SERVICE]
-    return {**base, "core": {**core, "passthrough": {**passthrough, "services": services}}}
+    config = copy.deepcopy(base)
+    core = copy.deepcopy(default_user_config.get("core", {}))
+    core.update(config.get("core", {}))
+    passthrough = core.setdefault("passthrough", {})
+    passthrough["services"] = [*passthrough.get("services", []), SERVICE]
+    config["core"] = core
+    return config
 
 
 def serve(connection: Connection) -> None:
@@ -179,7 +183,7 @@ class DynamoDBWorker:
         if kind != "ok":
             raise WorkerFailed(f"the DynamoDB worker failed {request.method} {request.url}:\n{payload}")
         status, headers, body = payload
-        return AWSResponse(request.url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
+        return AWSResponse(request.url, status, headers, MockRawResponse(body))
 
     def _send(self, message: Message) -> _Pending:
         """Queue the caller's slot, then send: the slot is in place before its answer can arrive.

@@ -27,6 +27,7 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig
 from moto.server import ThreadedMotoServer
 
+from lambdas import container
 from lambdas.alarm_notifier import NOTIFICATION_TOPIC_ENV
 from lambdas.names import NAMESPACE, SERVICE
 from lambdas.observability import metrics
@@ -160,6 +161,8 @@ class LocalEngine:
                 endpoint_url = stack.enter_context(moto_server(port))
                 stack.enter_context(dynamodb_patches())
             boto3.setup_default_session(region_name=config.region)
+            # A new engine is a new set of warm containers: the handlers build their clients anew.
+            container.reset()
             store = MetricStore()
             stack.enter_context(isolated_metrics(metrics, store_sink(store)))
             runtime = LocalLambdaRuntime.for_functions(

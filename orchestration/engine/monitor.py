@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -29,9 +29,17 @@ from orchestration.engine.cloudwatch import AlarmEvaluator, MetricStore
 from orchestration.engine.lambda_runtime import LocalLambdaRuntime
 from orchestration.spec.alarms import AlarmSpec, State, alarm_catalog, cloudwatch_message
 from orchestration.spec.config import EnvironmentConfig
-from orchestration.spec.functions import ALARM_NOTIFIER, HEALTH_CHECK
+from orchestration.spec.functions import ALARM_NOTIFIER, HEALTH_CHECK, FunctionSpec
 
-STATE_MACHINE_METRICS = {"FAILED": "ExecutionsFailed", "TIMED_OUT": "ExecutionsTimedOut"}
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.literals import ExecutionStatusType
+
+STATE_MACHINE_METRICS: dict[ExecutionStatusType, str] = {
+    "FAILED": "ExecutionsFailed",
+    "TIMED_OUT": "ExecutionsTimedOut",
+}
 
 
 class Delivery(BaseModel):
@@ -76,11 +84,11 @@ class LocalMonitor:
         *,
         runtime: LocalLambdaRuntime,
         store: MetricStore,
-        sfn: Any,
-        sns: Any,
+        sfn: SFNClient,
+        sns: SNSClient,
         state_machines: list[str],
         account: str,
-        function_name: Any,
+        function_name: Callable[[FunctionSpec], str],
         tick_seconds: float | None = None,
     ) -> None:
         self.config = config

@@ -10,6 +10,7 @@ tests can check that each fault really happened, not only that the run survived 
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 import time
@@ -184,9 +185,10 @@ class ScenarioDriver:
         for record in list(self._redeliveries):
             self.evidence.redelivered_same_run += 1
             item = {k: v for k, v in record.items() if k != "malformed"}
-            if not applied(
-                lambda item=item: table.put_item(Item=item, ConditionExpression="attribute_not_exists(transaction_id)")
-            ):
+            put = functools.partial(
+                table.put_item, Item=item, ConditionExpression="attribute_not_exists(transaction_id)"
+            )
+            if not applied(put):
                 self.evidence.redelivered_absorbed += 1
 
     # -- timed faults ---------------------------------------------------------

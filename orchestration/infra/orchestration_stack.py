@@ -60,6 +60,7 @@ TRIGGER_BATCH_SIZE = 10
 TRIGGER_RETRY_ATTEMPTS = 5
 DLQ_RETENTION = Duration.days(14)
 
+
 def function_environment(
     config: EnvironmentConfig, spec: FunctionSpec, state_machine_arns: dict[str, str] | None = None
 ) -> dict[str, str]:
@@ -115,7 +116,9 @@ class OrchestrationStack(Stack):
             profile: self._state_machine(profile) for profile in config.used_profiles()
         }
         self.dead_letter_queues: dict[str, sqs.Queue] = {
-            spec.name: self._stream_trigger(spec, self.functions[spec.name]) for spec in FUNCTIONS if spec.stream_source
+            spec.name: self._stream_trigger(spec, spec.stream_source, self.functions[spec.name])
+            for spec in FUNCTIONS
+            if spec.stream_source
         }
 
     # -- Lambdas ------------------------------------------------------------------------------
@@ -237,7 +240,7 @@ class OrchestrationStack(Stack):
 
     # -- run trigger ----------------------------------------------------------------------------
 
-    def _stream_trigger(self, spec: FunctionSpec, function: lambda_.Function) -> sqs.Queue:
+    def _stream_trigger(self, spec: FunctionSpec, source: TableSpec, function: lambda_.Function) -> sqs.Queue:
         """Invoke ``function`` from its source table's stream, new pending runs only, failures to a DLQ.
 
         The filter drops every other record before any invocation (no cost, no noise); partial
@@ -259,7 +262,7 @@ class OrchestrationStack(Stack):
             scope,
             "EventSourceMapping",
             target=function,
-            event_source_arn=self.stream_arns[spec.stream_source],
+            event_source_arn=self.stream_arns[source],
             starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=TRIGGER_BATCH_SIZE,
             bisect_batch_on_error=True,

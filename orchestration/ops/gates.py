@@ -24,6 +24,7 @@ from orchestration.errors import LedgerflowError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
     from mypy_boto3_stepfunctions import SFNClient
 
 MAX_CONFLICT_RETRIES = 5
@@ -127,24 +128,19 @@ class GateStore:
                 "reason": reason,
                 "version": version,
             }
+            put_gate: PutTypeDef = {"TableName": self._gates, "Item": _serialize(gate)}
             if current.exists:
-                condition = {
-                    "ConditionExpression": "#v = :v",
-                    "ExpressionAttributeNames": {"#v": "version"},
-                    "ExpressionAttributeValues": {":v": {"N": str(current.version)}},
-                }
+                put_gate["ConditionExpression"] = "#v = :v"
+                put_gate["ExpressionAttributeNames"] = {"#v": "version"}
+                put_gate["ExpressionAttributeValues"] = {":v": {"N": str(current.version)}}
             else:
-                condition = {"ConditionExpression": "attribute_not_exists(process)"}
-            items = [
-                {"Put": {"TableName": self._gates, "Item": _serialize(gate), **condition}},
-                {
-                    "Put": {
-                        "TableName": self._audit,
-                        "Item": _serialize(audit),
-                        "ConditionExpression": "attribute_not_exists(audit_id)",
-                    }
-                },
-            ]
+                put_gate["ConditionExpression"] = "attribute_not_exists(process)"
+            put_audit: PutTypeDef = {
+                "TableName": self._audit,
+                "Item": _serialize(audit),
+                "ConditionExpression": "attribute_not_exists(audit_id)",
+            }
+            items: list[TransactWriteItemTypeDef] = [{"Put": put_gate}, {"Put": put_audit}]
             if not applied(functools.partial(self._client.transact_write_items, TransactItems=items)):
                 continue
             return Gate(exists=True, **{k: v for k, v in gate.items() if k != "process"}, process=process)

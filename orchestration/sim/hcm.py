@@ -10,10 +10,13 @@ import random
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdas.models import RunStatus, TransactionStatus
 from lambdas.store import now_iso
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBServiceResource
 
 MALFORMED_KINDS = (
     "missing_field",
@@ -87,7 +90,7 @@ def make_transactions(
 
 
 def seed_run(
-    dynamodb: Any,
+    dynamodb: DynamoDBServiceResource,
     *,
     runs_table: str,
     transactions_table: str,

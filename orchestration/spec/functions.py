@@ -95,7 +95,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
 )
 """The orchestration stack's functions: the state machine's tasks and the run trigger."""
 
-TASK_FUNCTIONS: tuple[FunctionSpec, ...] = tuple(spec for spec in FUNCTIONS if spec.invoked_by is InvokedBy.STATE_MACHINE)
+TASK_FUNCTIONS: tuple[FunctionSpec, ...] = tuple(
+    spec for spec in FUNCTIONS if spec.invoked_by is InvokedBy.STATE_MACHINE
+)
 """The functions the state machine invokes: exactly those with an ASL placeholder."""
 
 HEALTH_CHECK = FunctionSpec("health-check", "health_check", InvokedBy.SCHEDULE, reads=(RUNS,), calls_finance=True)

@@ -9,12 +9,13 @@ from typer.testing import CliRunner
 from lambdas.alarm_text import SMS_LIMIT
 from orchestration.cli import app
 from orchestration.run.runner import run_local
+from tests.fixtures.system import ConfigFactory
 
 runner = CliRunner()
 SHORT_RETRIES = {"interval_seconds": 1, "backoff_rate": 1.0, "max_attempts": 2, "max_delay_seconds": 1}
 
 
-def test_finance_outage_fires_and_clears_the_finance_alarms_and_no_others(make_config) -> None:
+def test_finance_outage_fires_and_clears_the_finance_alarms_and_no_others(make_config: ConfigFactory) -> None:
     # A retry budget of 2 s keeps the outage (budget + margin) and the test short. Small items,
     # two at a time: the outage starts after the first posts, while most items are still to go
     # (eight items of ten side by side could all post before the scenario sees the first one).

@@ -7,12 +7,15 @@ import time
 from orchestration.ops.gates import resume_paused
 from orchestration.sim.finance import FinanceFaults
 from orchestration.spec.tables import RUNS
+from tests.fixtures.system import ConfigFactory, SystemFactory
 from tests.fixtures.waiting import wait_for_execution, wait_until
 
 QUICK_RETRY = {"interval_seconds": 1, "backoff_rate": 1.0, "max_attempts": 1, "max_delay_seconds": 1}
 
 
-def test_transient_errors_past_max_attempts_are_caught_and_recorded_as_failed(local_system, make_config) -> None:
+def test_transient_errors_past_max_attempts_are_caught_and_recorded_as_failed(
+    local_system: SystemFactory, make_config: ConfigFactory
+) -> None:
     # Each error class has its own retrier: a long finance timeout keeps a post slowed by a busy
     # machine from timing out and spending the unavailable rule's attempt too.
     config = make_config(
@@ -37,7 +40,9 @@ def test_transient_errors_past_max_attempts_are_caught_and_recorded_as_failed(lo
     assert len(failed_tasks) == 2 * 2, "2 chunks x (first try + 1 retry)"
 
 
-def test_transient_error_then_success_posts_once_and_counts_the_attempt(local_system, make_config) -> None:
+def test_transient_error_then_success_posts_once_and_counts_the_attempt(
+    local_system: SystemFactory, make_config: ConfigFactory
+) -> None:
     system = local_system(make_config(), FinanceFaults(throttle_rate=1.0))
     system.gates.set("expense_report", open_=True, reason="test")
     system.seed("expense_report", "recovers", 6)
@@ -54,7 +59,9 @@ def test_transient_error_then_success_posts_once_and_counts_the_attempt(local_sy
     assert len(system.finance.ledger()) == 6
 
 
-def test_closed_gate_pauses_the_run_and_gate_open_resumes_it_at_once(local_system, make_config) -> None:
+def test_closed_gate_pauses_the_run_and_gate_open_resumes_it_at_once(
+    local_system: SystemFactory, make_config: ConfigFactory
+) -> None:
     config = make_config(defaults={"pause_interval_seconds": 30, "max_pause_seconds": 300})
     system = local_system(config)
     process = "supplier_invoice"
@@ -80,7 +87,7 @@ def test_closed_gate_pauses_the_run_and_gate_open_resumes_it_at_once(local_syste
 
 
 def test_gate_closed_past_the_maximum_pause_fails_clearly_and_leaves_transactions_pending(
-    local_system, make_config
+    local_system: SystemFactory, make_config: ConfigFactory
 ) -> None:
     config = make_config(defaults={"pause_interval_seconds": 1, "max_pause_seconds": 2})
     system = local_system(config)

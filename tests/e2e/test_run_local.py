@@ -9,8 +9,10 @@ from typer.testing import CliRunner
 
 from orchestration.cli import app
 from orchestration.faults.profiles import FaultProfile
+from orchestration.run.report import ProcessProgress
 from orchestration.run.runner import run_local
 from orchestration.spec.config import HISTORY_LIMIT, worst_case_history_events
+from tests.fixtures.system import ConfigFactory, SystemFactory
 
 runner = CliRunner()
 
@@ -37,7 +39,9 @@ def test_cli_run_with_transient_faults_and_malformed_records_loses_nothing() -> 
         assert process["execution_status"][-1] == "SUCCEEDED"
 
 
-def test_each_malformed_record_is_rejected_with_a_reason_naming_the_defect(local_system, make_config) -> None:
+def test_each_malformed_record_is_rejected_with_a_reason_naming_the_defect(
+    local_system: SystemFactory, make_config: ConfigFactory
+) -> None:
     system = local_system(make_config())
     process = "expense_report"
     system.gates.set(process, open_=True, reason="test")
@@ -69,7 +73,9 @@ def test_each_malformed_record_is_rejected_with_a_reason_naming_the_defect(local
     assert len(ledger_ids) == sum(1 for r in seeded.transactions if not r.get("malformed"))
 
 
-def test_volume_past_one_execution_continues_in_new_executions_under_the_history_limit(make_config) -> None:
+def test_volume_past_one_execution_continues_in_new_executions_under_the_history_limit(
+    make_config: ConfigFactory,
+) -> None:
     config = make_config(
         defaults={"batch_size": 20, "chunk_size": 5, "max_batches_per_execution": 2, "max_concurrency": 4},
         processes={"payroll_journal": {"max_concurrency": 4}},
@@ -86,8 +92,8 @@ def test_volume_past_one_execution_continues_in_new_executions_under_the_history
     assert report.max_history_events <= bound < HISTORY_LIMIT
 
 
-def test_progress_reports_every_process_and_its_retries_until_all_are_done(make_config) -> None:
-    snapshots = []
+def test_progress_reports_every_process_and_its_retries_until_all_are_done(make_config: ConfigFactory) -> None:
+    snapshots: list[list[ProcessProgress]] = []
     report = run_local(
         make_config(),
         processes=["payroll_journal", "supplier_invoice"],

@@ -238,7 +238,7 @@ def test_every_dynamodb_call_the_handlers_make_is_granted_on_aws(synthesized: Sy
     made: set[tuple[str, str, str]] = set()
     lock = threading.Lock()
 
-    make_api_call = BaseClient._make_api_call
+    make_api_call = BaseClient._make_api_call  # type: ignore[attr-defined]  # botocore's dispatch of every client
 
     def noting(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
         """Every client, whatever session built it (the handlers cache theirs across tests)."""

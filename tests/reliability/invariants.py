@@ -22,6 +22,6 @@ def assert_invariants(report: RunReport, config: EnvironmentConfig) -> None:
         assert "no reason recorded" not in process.rejection_reasons
         assert "no reason recorded" not in process.failure_reasons
         assert process.execution_status[-1] == "SUCCEEDED"
-    for process, peak in report.finance_max_concurrent_by_process.items():
-        assert peak <= config.process_settings(process).max_concurrency, process
+    for name, peak in report.finance_max_concurrent_by_process.items():
+        assert peak <= config.process_settings(name).max_concurrency, name
     assert report.ok

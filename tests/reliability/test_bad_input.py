@@ -24,6 +24,7 @@ from orchestration.spec.asl import PROCESS_TRANSACTIONS
 from orchestration.spec.config import config_path
 from orchestration.spec.functions import FUNCTIONS
 from orchestration.spec.tables import RUNS
+from tests.fixtures.system import ConfigFactory, SystemFactory
 from tests.fixtures.waiting import wait_for_execution
 
 runner = CliRunner()
@@ -175,7 +176,9 @@ def test_invalid_cli_arguments_name_the_argument(args: list[str], expected: str)
     assert expected in " ".join(result.output.split())
 
 
-def test_reconcile_without_a_reachable_finance_system_says_which_url(local_system, make_config) -> None:
+def test_reconcile_without_a_reachable_finance_system_says_which_url(
+    local_system: SystemFactory, make_config: ConfigFactory
+) -> None:
     system = local_system(make_config())
     result = runner.invoke(app, ["reconcile", "payroll_journal", "--finance-url", "http://127.0.0.1:9"])
     assert_clean_error(result, "finance ledger", "http://127.0.0.1:9/journal-entries", code=1)
@@ -226,7 +229,7 @@ def test_render_with_a_missing_substitution_writes_nothing(
     ],
 )
 def test_execution_input_that_fails_validation_fails_the_execution_without_writing(
-    run_input: dict[str, Any], error: str, named: str, local_system, make_config
+    run_input: dict[str, Any], error: str, named: str, local_system: SystemFactory, make_config: ConfigFactory
 ) -> None:
     system = local_system(make_config())
     machine = system.engine.state_machine_for("payroll_journal")
@@ -242,7 +245,9 @@ def test_execution_input_that_fails_validation_fails_the_execution_without_writi
     assert system.finance.ledger() == []
 
 
-def test_every_handler_refuses_an_invalid_event_naming_its_model(local_system, make_config) -> None:
+def test_every_handler_refuses_an_invalid_event_naming_its_model(
+    local_system: SystemFactory, make_config: ConfigFactory
+) -> None:
     system = local_system(make_config())
     for spec in FUNCTIONS:
         body, failed = system.engine.runtime.invoke(local.function_name(system.config, spec), {"process": "x"})

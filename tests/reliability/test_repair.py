@@ -20,6 +20,7 @@ from orchestration.faults.crash import CrashAfterPost
 from orchestration.ops.reconciliation import invariant_violations
 from orchestration.ops.repair import reconcile, run_executions, state_machine_arn, transactions
 from orchestration.sim.finance import FinanceFaults
+from tests.fixtures.system import ConfigFactory, SystemFactory
 from tests.fixtures.waiting import wait_for_execution, wait_until
 
 runner = CliRunner()
@@ -48,7 +49,9 @@ def assert_reconciled(system: Any, process: str) -> None:
     assert result.ok
 
 
-def test_failures_lists_reasons_and_redrive_posts_only_the_failed_ones(local_system, make_config) -> None:
+def test_failures_lists_reasons_and_redrive_posts_only_the_failed_ones(
+    local_system: SystemFactory, make_config: ConfigFactory
+) -> None:
     config = make_config(defaults={"chunk_size": 5, "batch_size": 30}, retry_profiles=QUICK_PROFILE)
     system = local_system(config, FinanceFaults(throttle_rate=0.5, seed=4))
     process, run_id = "payroll_journal", "half-throttled"
@@ -90,7 +93,7 @@ def test_failures_lists_reasons_and_redrive_posts_only_the_failed_ones(local_sys
 
 
 def test_a_crashed_post_finance_cannot_confirm_is_flagged_by_reconcile_and_repaired_by_redrive(
-    local_system, make_config
+    local_system: SystemFactory, make_config: ConfigFactory
 ) -> None:
     """The residual case: finance goes down right after a crashed post and stays down through the
     post's retries, RecordResult's lookup and Summarize's re-check, so the line is recorded failed
@@ -133,7 +136,9 @@ def test_a_crashed_post_finance_cannot_confirm_is_flagged_by_reconcile_and_repai
     assert "reconciled" in clean.output
 
 
-def test_redrive_restarts_a_run_left_pending_by_a_closed_gate(local_system, make_config) -> None:
+def test_redrive_restarts_a_run_left_pending_by_a_closed_gate(
+    local_system: SystemFactory, make_config: ConfigFactory
+) -> None:
     system = local_system(make_config(defaults={"pause_interval_seconds": 1, "max_pause_seconds": 1}))
     process, run_id = "supplier_invoice", "gate-never-opened"
     system.seed(process, run_id, 12)
@@ -150,7 +155,9 @@ def test_redrive_restarts_a_run_left_pending_by_a_closed_gate(local_system, make
     assert_reconciled(system, process)
 
 
-def test_redrive_skips_a_running_run_and_refuses_unknown_names_without_writing(local_system, make_config) -> None:
+def test_redrive_skips_a_running_run_and_refuses_unknown_names_without_writing(
+    local_system: SystemFactory, make_config: ConfigFactory
+) -> None:
     config = make_config(defaults={"pause_interval_seconds": 30, "max_pause_seconds": 300})
     system = local_system(config)
     process, run_id = "payroll_journal", "still-paused"

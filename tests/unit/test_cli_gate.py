@@ -10,9 +10,8 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from click.testing import Result
 from moto import mock_aws
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from lambdas.names import execution_name
 from orchestration.cli import app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 import moto
@@ -16,8 +16,11 @@ from orchestration.engine.lambda_runtime import LocalLambdaRuntime
 from orchestration.engine.moto_patch import PINNED_MOTO, UnsupportedMoto, in_process_lambda
 from orchestration.spec.functions import FUNCTIONS
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.literals import ScalarAttributeTypeType
 
-def keyed_table(range_type: str) -> Any:
+
+def keyed_table(range_type: ScalarAttributeTypeType) -> Any:
     """A DynamoDB client (in the current mock) and its table ``t``: string ``pk``, ``sk`` of ``range_type``."""
     import boto3
 
@@ -49,7 +52,7 @@ def test_patch_routes_lambda_to_the_runtime_and_restores_moto() -> None:
     runtime = LocalLambdaRuntime.for_functions(lambda spec: spec.name)
     original = lambda_eval_utils.boto_client_for
     with in_process_lambda(runtime):
-        client = lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda")
+        client: Any = lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda")
         response = client.invoke(FunctionName="arn:aws:lambda:us-east-1:1:function:nope", Payload=b"{}")
         assert response["FunctionError"] == "Unhandled"
         assert b"ResourceNotFoundException" in response["Payload"].read()
@@ -97,7 +100,7 @@ def test_atomic_server_serialises_dispatch_and_restores_moto() -> None:
         release.wait(5)
         return []
 
-    DomainDispatcherApplication.__call__ = slow  # type: ignore[method-assign,assignment]
+    DomainDispatcherApplication.__call__ = slow  # type: ignore[method-assign]
     try:
         with atomic_server():
             app = object.__new__(DomainDispatcherApplication)
@@ -276,7 +279,9 @@ def test_the_plain_json_operations_convert_nothing_on_reading_but_attribute_valu
             walk(shape.value, f"{where}{{}}")
 
     for operation in PLAIN_JSON_OPERATIONS:
-        for name, member in model.operation_model(operation).input_shape.members.items():
+        shape = model.operation_model(operation).input_shape
+        assert shape is not None
+        for name, member in shape.members.items():
             walk(member, f"{operation}.{name}", top_level=True)
     assert converting == {"AttributeValue.B", "AttributeValue.BS[]"}
     assert nested_integers == set()
@@ -317,7 +322,9 @@ def test_requests_only_a_hand_made_client_sends_are_read_by_moto_itself() -> Non
                 headers["Content-Type"] = "application/x-amz-json-1.0"
                 url = "https://dynamodb.us-east-1.amazonaws.com/"
                 request = AWSPreparedRequest("POST", url, headers, body.encode(), stream_output=False)
-                status, _, answer = botocore_stubber.process_request(request)
+                answered = botocore_stubber.process_request(request)
+                assert answered is not None
+                status, _, answer = answered
                 got.append((status, json.loads(answer)))
         return got
 
@@ -456,7 +463,9 @@ def test_table_query_is_still_what_the_partition_patch_expects() -> None:
 
 
 @pytest.mark.parametrize("range_type", ["S", "N"])
-def test_partition_queries_page_exactly_like_moto(range_type: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_partition_queries_page_exactly_like_moto(
+    range_type: ScalarAttributeTypeType, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every page (items, count, LastEvaluatedKey) of many queries is the same with and without the patch,
     before and after the partitions gain, lose and overwrite items."""
     import random
@@ -502,7 +511,8 @@ def test_partition_queries_page_exactly_like_moto(range_type: str, monkeypatch: 
         return row
 
     def pages(client: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        answers, start = [], None
+        answers: list[dict[str, Any]] = []
+        start = None
         while len(answers) < len(keys):  # a query that never ends its pages fails instead of hanging
             page = client.query(TableName="t", **kwargs, **({"ExclusiveStartKey": start} if start else {}))
             answers.append({k: page.get(k) for k in ("Items", "Count", "ScannedCount", "LastEvaluatedKey")})

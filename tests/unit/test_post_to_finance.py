@@ -180,13 +180,14 @@ def test_post_to_finance_that_cannot_record_raises_the_outcome_for_the_catch_pat
     outcome as it was (refusals rejected with their reason, no lookups at finance)."""
     ids = seeded_ids(aws, 3)
     set_field(aws, ids[1], "gl_account", UNKNOWN_ACCOUNT)
-    make_api_call = BaseClient._make_api_call
+    make_api_call = BaseClient._make_api_call  # type: ignore[attr-defined]  # botocore's dispatch of every client
 
     def throttled_writes(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
         tables = {params.get("TableName"), *params.get("RequestItems", {})}
         if operation in ("BatchWriteItem", "UpdateItem") and aws.transactions_table in tables:
-            error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}
-            raise ClientError(error, operation)
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, operation
+            )
         return make_api_call(client, operation, params)
 
     documents: list[dict[str, Any]] = []

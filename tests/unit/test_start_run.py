@@ -65,7 +65,9 @@ def handler_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCapture
 
 def failure_reasons(logs: pytest.LogCaptureFixture) -> dict[str, str]:
     """``{sequence number: reason}`` of every record the handler reported as not started."""
-    return {r.sequence_number: r.reason for r in logs.records if r.getMessage() == "run not started"}
+    return {
+        r.__dict__["sequence_number"]: r.__dict__["reason"] for r in logs.records if r.getMessage() == "run not started"
+    }
 
 
 def stream_event(aws: Aws) -> dict[str, Any]:
