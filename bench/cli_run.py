@@ -1,4 +1,4 @@
-"""Issue 7's target as a user meets it: ``ledgerflow run --local`` on a shipped configuration.
+"""The throughput target as a user meets it: ``ledgerflow run --local`` on a shipped configuration.
 
     .venv/bin/python bench/cli_run.py [--transactions 5000] [--repeat 3] [--env local] [--faults none]
 
@@ -32,7 +32,7 @@ from bench.common import MachineInfo, finish, load_line, machine_info, write_res
 BENCH_DIR = Path(__file__).resolve().parent
 LEDGERFLOW = Path(sys.executable).parent / "ledgerflow"
 TARGET_TRANSACTIONS_PER_SECOND = 1000.0
-"""Issue 7: at least 1,000 transactions/s end to end at 5,000 transactions, no faults."""
+"""The target: at least 1,000 transactions/s end to end at 5,000 transactions, no faults."""
 
 
 class CliRun(BaseModel):
@@ -112,7 +112,7 @@ def markdown(report: CliRunReport) -> str:
     lines += [
         "",
         f"median: {report.median_transactions_per_second:,.1f} tx/s, command {report.median_command_seconds:.2f} s; "
-        f"issue 7's {TARGET_TRANSACTIONS_PER_SECOND:,.0f} tx/s: {verdict}",
+        f"target {TARGET_TRANSACTIONS_PER_SECOND:,.0f} tx/s: {verdict}",
         "",
         f"machine: {load_line(report.machine)}",
     ]

@@ -1,69 +1,41 @@
-"""The patches of moto internals: in-process Lambda, atomic requests, and four hot spots removed.
+"""The patches of moto internals: in-process Lambda, atomic requests, and DynamoDB hot spots removed.
 
-moto's interpreter builds a new boto3 client for every Lambda task (most of its time
-went there) and then makes a full botocore request. ``lambda_eval_utils`` looks up
-``boto_client_for`` in its own namespace for every task; we swap that name for a
-function returning our in-process client. It is pinned to the moto version it was
-written against, and ``tests/unit/test_moto_patch.py`` fails if the patched code moves.
+Each patch is pinned to the moto version it was written against (``replaced`` checks it on
+entry) and ``tests/unit/test_moto_patch.py`` holds, for each, a test that fails if the patched
+code moves and a differential test that it answers exactly as moto does.
 
-moto's in-memory backends are not thread-safe (concurrent writes raised "dictionary changed
-size during iteration", and a cancelled transaction restored a table snapshot over another
-thread's write), while Map iterations call handlers on many threads. Real AWS applies each
-request atomically, so ``atomic_requests`` serialises moto's request dispatch, and
-``atomic_server`` does the same for moto's server mode (``ledgerflow local serve``), where
-requests arrive on werkzeug's threads instead of botocore's.
+* ``in_process_lambda``: moto's interpreter builds a new boto3 client for every Lambda task and
+  then makes a full botocore request; ``lambda_eval_utils`` looks up ``boto_client_for`` in its
+  own namespace for every task, so that name returns the in-process runtime's client instead.
+* ``atomic_requests`` and ``atomic_server``: moto's in-memory backends are not thread-safe
+  (concurrent writes raised "dictionary changed size during iteration", and a cancelled
+  transaction restored a table snapshot over another thread's write), while Map iterations
+  call handlers on many threads. AWS applies each request atomically, so moto's dispatch
+  serves one request at a time: botocore's in-process requests, and werkzeug's in server mode.
+* ``fast_dynamodb_results``: moto turns every DynamoDB response into JSON by walking the
+  botocore output shape member by member. The item operations' results are already in
+  DynamoDB's wire form, so they are dumped with ``json``; moto's plain-dict copy of a result is
+  made only for the operations moto still serializes itself.
+* ``plain_json_requests``: moto reads each DynamoDB request by walking the operation's input
+  shape over the ``json.loads`` of its body. For the item operations the walk changes only what
+  botocore never sends (``null`` and unknown members, numbers in strings where an integer
+  belongs) and blobs, and the only blobs of their input shapes are an attribute value's ``B``
+  and ``BS``: a body with none of these is read with ``json.loads``; any other goes moto's way.
+* ``partition_queries``: moto's ``Table.query`` walks every item of the table, sorts the
+  partition and compares each item before the ``ExclusiveStartKey`` again, so paging through a
+  run cost O(table) per page. A plain forward query on a table's own keys is answered from the
+  slice of the partition it can reach, in an order kept per partition until its keys change,
+  then paged, filtered and projected in moto's order with moto's rules (``Limit`` and the 1 MB
+  page on whole item sizes, the filter, the projection, ``LastEvaluatedKey``).
+* ``cached_json_paths``: the interpreter parses every JSONPath with jsonpath_ng's yacc parser each
+  time it evaluates one; a parsed expression is never mutated by ``find`` or
+  ``update_or_create``, so each distinct path is parsed once.
+* ``sized_items``: ``Item.__init__`` fills a ``LimitedSizeDict`` that re-sums the size of every
+  attribute already present on each insert (quadratic in attributes); the same item is built
+  keeping a running total, raising moto's ``ItemSizeTooLarge`` at the same attribute, in a
+  ``LimitedSizeDict`` that still checks later writes.
 
-moto 5.2 turns every DynamoDB response into JSON by walking the botocore output shape member
-by member, which cost about 6 ms per returned item (most of a local run's time went to reading
-HCM rows). The item operations' results are already in DynamoDB's wire form, so
-``fast_dynamodb_results`` dumps them with ``json`` instead; ``tests/unit/test_moto_patch.py``
-checks the bytes parse to exactly what moto's serializer produces for every type of attribute.
-moto also copies every result into plain dicts (``dynamo_to_dict``) when it wraps it; the patch
-leaves that copy to the operations moto still serializes itself (a fifth of a Query's time).
-
-moto reads each DynamoDB request by walking the operation's input shape over the ``json.loads``
-of its body (a fifth of a 25-row BatchWriteItem's time). For the item operations that walk
-changes only what botocore never sends (``null`` and unknown members, which it drops; numbers
-in strings where an integer belongs) and blobs, which it base64-decodes, and the only blobs
-their input shapes hold are an attribute value's ``B`` and ``BS``. ``plain_json_requests``
-hands moto the ``json.loads`` of a body with none of these, and leaves any other to moto's
-walk. The guard test walks the operations' input shapes for anything else the walk would
-convert (integers only at the top level, where they are checked), and compares both readings
-of real requests of every attribute type and of requests only a hand-made client would send.
-
-moto's ``Table.query`` walks every item of the table, sorts the partition with ``DynamoType``
-comparisons and compares each item before the ``ExclusiveStartKey`` again, so paging through
-a run cost O(table) per page (640 ms a page at 5,000 rows, quadratic over a run).
-``partition_queries`` answers a plain forward query on a table's own keys from the slice of
-the partition it can reach: the items after the start key in range key order, ``Limit`` + 1 of
-them (DynamoDB's ``Limit`` counts items evaluated before the filter). The order is kept per
-partition (``PartitionOrders``) and computed again only when the partition's keys change, not
-for every page. It then pages, filters and projects in moto's order with moto's rules (``Limit``
-and the 1 MB page on whole item sizes, the filter, the projection, ``LastEvaluatedKey``), each
-item sized once instead of twice, a projected page not deep-copied before ``Item.project``
-builds new items, and top-level string and number attributes projected directly instead of
-through ``Item.project``'s JSON round trip. Reading a 5,000-row run's statuses went from 0.35 to
-0.19 s, paging its pending ids 200 at a time from 0.65 to 0.22 s. The guard test compares every
-page with moto's own on random tables (string and number keys, limits, filters, projections
-of every attribute type, pages cut at 1 MB), before and after items are added, removed and
-overwritten.
-
-The interpreter also parses every JSONPath (``$.Payload``, each ``.$`` parameter, ResultPath)
-with jsonpath_ng's yacc parser each time it evaluates one, about 0.8 ms a parse and a dozen per
-Map item. ``cached_json_paths`` parses each distinct path once: a parsed expression is never
-mutated by ``find`` or ``update_or_create``, so the cache returns the same result.
-
-moto's ``Item.__init__`` fills the item's ``LimitedSizeDict`` one attribute at a time, and
-``LimitedSizeDict.__setitem__`` re-sums the size of every attribute already present on each
-insert to enforce DynamoDB's item size limit: O(n²) ``DynamoType.size`` calls per item (about
-90 for an HCM row of 12 attributes, a third of a BatchWriteItem's time under cProfile).
-``sized_items`` builds the same item keeping a running total instead: each attribute's
-``DynamoType`` is built and sized once, in moto's order, and the item raises moto's
-``ItemSizeTooLarge`` at the same attribute (the same threshold on the same cumulative sum). The
-attributes still land in a ``LimitedSizeDict`` (filled past its check, as moto's own
-``Item.__deepcopy__`` does), so later writes to the item (UpdateItem) are still size-checked.
-Building an HCM row's item went from 0.11 to 0.03 ms; seeding 5,000 rows with ``batch_writer``
-from 0.80 to 0.61 ms a row (medians of ten runs on a noisy two-core machine).
+What each of them saves is measured in the benchmark documentation (``docs/benchmarks.md``).
 """
 
 from __future__ import annotations

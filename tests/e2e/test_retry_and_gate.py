@@ -47,9 +47,8 @@ def test_transient_error_then_success_posts_once_and_counts_the_attempt(
     system.gates.set("expense_report", open_=True, reason="test")
     system.seed("expense_report", "recovers", 6)
     arn = system.engine.start_run("expense_report", "recovers")
-    # One request per chunk: wait for the first throttled attempt. (Waiting for six faults was
-    # one per line when lines were posted one by one; with batch posts it meant the sixth of
-    # seven attempts, leaving one retry interval for this thread to switch throttling off.)
+    # One request per chunk: switch throttling off after the first throttled attempt, so the
+    # retries that follow have the whole retry budget to succeed in.
     wait_until(lambda: system.finance.stats().faults_injected["throttle"] >= 1, timeout=30)
     system.finance.faults.throttle_rate = 0.0
     assert wait_for_execution(system.engine, arn)["status"] == "SUCCEEDED"
