@@ -6,12 +6,12 @@ import sys
 
 from aws_cdk import App
 
-from orchestration.infra.app import build_app, config_from_context
+from orchestration.infra.app import build_app, config_from_context, project_context
 from orchestration.spec.config import ConfigError
 
 
 def main() -> None:
-    app = App()
+    app = App(context=project_context())
     try:
         config = config_from_context(app)
     except ConfigError as exc:

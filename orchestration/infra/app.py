@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from orchestration.infra.data_stack import DataStack
 from orchestration.infra.monitoring_stack import MonitoringStack
 from orchestration.infra.orchestration_stack import OrchestrationStack
 from orchestration.spec.config import EnvironmentConfig, load_config
+from orchestration.spec.resources import CHECKOUT_ROOT
 from orchestration.spec.tables import ALL_TABLES
 
 DEFAULT_ENVIRONMENT = "dev"
@@ -20,6 +22,17 @@ ENV_CONTEXT_KEY = "env"
 # What the cdk CLI adds by default (cdk.json turns version reporting off): an app built here for
 # tests or the bench synthesizes the same templates, bytes included.
 CLI_DEFAULT_CONTEXT = {"aws:cdk:enable-path-metadata": True, "aws:cdk:enable-asset-metadata": True}
+CDK_JSON = CHECKOUT_ROOT / "cdk.json"
+"""The project's cdk.json: its context holds the feature flags ``cdk init`` writes for the pinned aws-cdk-lib."""
+
+
+def project_context() -> dict[str, Any]:
+    """The context of the project's cdk.json (feature flags included), so an app built without the cdk CLI
+    (``make synth``, the tests, the bench) synthesizes what ``cdk synth`` does; empty outside a checkout."""
+    if not CDK_JSON.is_file():
+        return {}
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text()).get("context", {})
+    return context
 
 
 def config_from_context(app: App) -> EnvironmentConfig:
@@ -79,7 +92,7 @@ def build_stacks(
     config: EnvironmentConfig, *, app: App | None = None, outdir: str | None = None
 ) -> tuple[App, LedgerflowStacks]:
     if app is None:
-        app = App(outdir=outdir, context=CLI_DEFAULT_CONTEXT)
+        app = App(outdir=outdir, context=CLI_DEFAULT_CONTEXT | project_context())
     stacks = LedgerflowStacks(app, config, code_dir=stage_lambda_code(config))
     Tags.of(app).add("project", "ledgerflow")
     Tags.of(app).add("environment", config.environment)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from orchestration.spec.config import EnvironmentConfig
+
 Resources = dict[str, dict[str, Any]]
 
 
@@ -14,7 +16,8 @@ def resources(template: dict[str, Any], kind: str) -> Resources:
 
 def flatten(value: Any) -> str:
     """An intrinsic as a readable string: ``{"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ...]]}``
-    becomes ``arn:${AWS::Partition}...``; ``Fn::GetAtt`` becomes ``${Logical.Attr}``."""
+    becomes ``arn:${AWS::Partition}...``; ``Fn::GetAtt`` becomes ``${Logical.Attr}``; an output read from
+    another stack (``Fn::GetStackOutput``) becomes ``${<stack>.<output>}``."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and len(value) == 1:
@@ -28,9 +31,16 @@ def flatten(value: Any) -> str:
             return str(separator).join(flatten(part) for part in parts)
         if fn == "Fn::ImportValue":
             return f"${{Import:{flatten(arg)}}}"
+        if fn == "Fn::GetStackOutput":
+            return f"${{{arg['StackName']}.{arg['OutputName']}}}"
         if fn == "Fn::Sub":
             return str(arg if isinstance(arg, str) else arg[0])
     raise AssertionError(f"cannot flatten {value!r}")
+
+
+def data_output(config: EnvironmentConfig) -> str:
+    """How ``flatten`` spells a value another stack reads from the data stack's outputs (its prefix)."""
+    return f"${{{config.resource_name('data')}."
 
 
 def as_list(value: Any) -> list[Any]:

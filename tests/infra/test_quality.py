@@ -6,13 +6,15 @@ import json
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import aws_cdk
 import pytest
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from orchestration.infra.app import config_from_context
+from orchestration.infra.app import config_from_context, project_context
 from orchestration.infra.assets import stage_lambda_code
 from orchestration.infra.scale import MONITORING_SUFFIX, scaled_config, synth_sizes
 from orchestration.spec.config import ConfigError, EnvironmentConfig
@@ -102,3 +104,26 @@ def test_staging_is_deterministic_and_clean(dev_config: EnvironmentConfig, tmp_p
     other = stage_lambda_code(scaled_config(dev_config, 5), staging_root=tmp_path)
     assert other != first
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, other.name])
+
+
+def _recommended_flags() -> dict[str, object]:
+    """The feature flags the installed aws-cdk-lib recommends (what ``cdk init`` writes into cdk.json)."""
+    bundle = next((Path(aws_cdk.__file__).parent / "_jsii").glob("aws-cdk-lib@*.jsii.tgz"))
+    with tarfile.open(bundle) as archive:
+        member = archive.extractfile("package/recommended-feature-flags.json")
+        assert member is not None
+        flags: dict[str, object] = json.load(member)
+    return flags
+
+
+def test_cdk_json_sets_every_recommended_feature_flag_of_the_pinned_cdk() -> None:
+    recommended = _recommended_flags()
+    context = project_context()
+    assert recommended, "aws-cdk-lib ships its recommended flags"
+    assert {flag: context.get(flag) for flag in recommended} == recommended
+
+
+def test_the_synthesized_app_runs_with_the_projects_feature_flags(synthesized: Synthesized) -> None:
+    """Tests, make synth and cdk synth synthesize one app: the flags of cdk.json are in its context."""
+    for flag, value in _recommended_flags().items():
+        assert synthesized.app.node.try_get_context(flag) == value, flag

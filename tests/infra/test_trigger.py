@@ -10,7 +10,7 @@ from orchestration.infra.orchestration_stack import STREAM_READ_ACTIONS, TRIGGER
 from orchestration.spec.functions import FUNCTIONS
 from orchestration.spec.names import function_name, state_machine_name
 from tests.fixtures.synth import Synthesized
-from tests.infra.support import flatten, function_roles, resources, role_grants
+from tests.infra.support import data_output, flatten, function_roles, resources, role_grants
 
 START_RUN = next(spec for spec in FUNCTIONS if spec.name == "start-run")
 
@@ -72,14 +72,13 @@ def test_start_run_role_allows_only_start_execution_stream_read_and_its_dlq(synt
         by_service.setdefault(grant.action.split(":")[0], set()).add((grant.action, grant.resource))
 
     machines = {
-        f"arn:${{AWS::Partition}}:states:{config.region}:${{AWS::AccountId}}:stateMachine:"
-        f"{state_machine_name(config, profile)}"
+        f"arn:aws:states:{config.region}:${{AWS::AccountId}}:stateMachine:{state_machine_name(config, profile)}"
         for profile in config.used_profiles()
     }
     assert by_service["states"] == {("states:StartExecution", arn) for arn in machines}
 
     (stream,) = {resource for _, resource in by_service["dynamodb"]}
-    assert stream.startswith("${Import:") and "RunsTable" in stream and "StreamArn" in stream
+    assert stream.startswith(data_output(config)) and "RunsTable" in stream and "StreamArn" in stream
     (_, mapping) = only(raw, "AWS::Lambda::EventSourceMapping")
     assert stream == flatten(mapping["Properties"]["EventSourceArn"]), "read exactly the stream it consumes"
     assert {action for action, _ in by_service["dynamodb"]} == set(STREAM_READ_ACTIONS)
