@@ -32,13 +32,16 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pydantic import BaseModel
 
 from bench.common import MachineInfo, finish, load_line, machine_info, write_results
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
 
 BENCH_DIR = Path(__file__).resolve().parent
 NODE_SCRIPT = BENCH_DIR / "floor.mjs"
@@ -196,7 +199,7 @@ def run_moto(items: int, max_concurrency: int, engine: str) -> FloorResult:
     )
 
 
-def execute(sfn: Any, machine: str, items: int) -> str:
+def execute(sfn: SFNClient, machine: str, items: int) -> str:
     """Start one execution and wait for it; a failed floor run is a broken benchmark."""
     response = sfn.start_execution(
         stateMachineArn=machine, name=f"floor-{uuid.uuid4().hex}", input=json.dumps({"items": list(range(items))})

@@ -57,7 +57,8 @@ if TYPE_CHECKING:
 ACCOUNT = EXAMPLE_ACCOUNT
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/ledgerflow-local-state-machine"
 QUIET_LOGGERS = ("moto", "botocore", "werkzeug", "aws_lambda_powertools")
-HANDLER_LOGGER = "ledgerflow"
+HANDLER_LOGGER = SERVICE
+"""The handlers' Powertools logger is named after the service."""
 HANDLER_LOG_LEVEL = "ERROR"
 LOOPBACK = "127.0.0.1"
 EXECUTE_STATE_MACHINES: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}}

@@ -9,6 +9,7 @@ from typing import Any
 from aws_cdk import App, Environment, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from lambdas.names import SERVICE
 from orchestration.infra.assets import stage_lambda_code
 from orchestration.infra.data_stack import DataStack
 from orchestration.infra.monitoring_stack import MonitoringStack
@@ -94,7 +95,7 @@ def build_stacks(
     if app is None:
         app = App(outdir=outdir, context=CLI_DEFAULT_CONTEXT | project_context())
     stacks = LedgerflowStacks(app, config, code_dir=stage_lambda_code(config))
-    Tags.of(app).add("project", "ledgerflow")
+    Tags.of(app).add("project", SERVICE)
     Tags.of(app).add("environment", config.environment)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, stacks

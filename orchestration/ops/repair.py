@@ -133,7 +133,7 @@ def _chosen_runs(
     return [run_id]
 
 
-def state_machine_arn(sfn: SFNClient, config: EnvironmentConfig, process: str) -> str:
+def process_state_machine(sfn: SFNClient, config: EnvironmentConfig, process: str) -> str:
     """The ARN of the state machine serving a process, found by its name at the endpoint."""
     name = state_machine_name(config, config.profile_name(process))
     try:
@@ -190,7 +190,7 @@ def redrive(
     """Re-submit the failed (and stranded pending) transactions of every finished run of a process."""
     config.known_process(process)
     runs = _chosen_runs(tables, config, process, run_id)
-    machine = state_machine_arn(sfn, config, process)
+    machine = process_state_machine(sfn, config, process)
     table = tables.Table(TRANSACTIONS.table_name(config))
     result = RedriveResult(process=process)
     for run in runs:

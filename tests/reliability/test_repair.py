@@ -18,7 +18,8 @@ from lambdas.record_result import UNCONFIRMED_NOTE
 from orchestration.cli import app
 from orchestration.faults.crash import CrashAfterPost
 from orchestration.ops.reconciliation import invariant_violations
-from orchestration.ops.repair import reconcile, run_executions, state_machine_arn, transactions
+from orchestration.ops.records import run_executions, transactions
+from orchestration.ops.repair import process_state_machine, reconcile
 from orchestration.sim.finance import FinanceFaults
 from tests.fixtures.system import ConfigFactory, SystemFactory
 from tests.fixtures.waiting import wait_for_execution, wait_until
@@ -34,7 +35,7 @@ def cli(system: Any, *args: str) -> Any:
 
 
 def finished(system: Any, process: str, run_id: str) -> None:
-    machine = state_machine_arn(system.engine.sfn, system.config, process)
+    machine = process_state_machine(system.engine.sfn, system.config, process)
 
     def done() -> bool:
         executions = run_executions(system.engine.sfn, machine, run_id)
