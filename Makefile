@@ -13,6 +13,7 @@ ASL_OUT := build/asl
 TRANSACTIONS ?= 300
 FAULTS ?= transient
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: install run test lint typecheck validate-asl synth docs unit e2e bench clean
 ENV ?= dev

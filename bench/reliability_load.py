@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/reliability_load.py [--transactions 5000] [--faults chaos] [--seed 7]
 
-Takes several minutes (the embedded engine runs about ten transactions a second). Prints one
+Takes a few minutes under chaos (retries and outages sleep for real). Prints one
 table per process and the run totals, then every broken invariant; exits 1 if any invariant
 is broken or the finance system saw more concurrent posts of a process than its MaxConcurrency.
 """
