@@ -277,8 +277,8 @@ def alarm_catalog(config: EnvironmentConfig, *, account: str, partition: str = "
                     title="Run not started",
                     scope=f"queue {queue}",
                     runbook="The run trigger gave up on a runs-table record (its log line `run not started` names "
-                    "the field or process): fix the HCM item, start the run by hand (docs: Operations, Start a run by hand), then "
-                    "purge the message.",
+                    "the field or process): fix the HCM item, start the run by hand (docs: Operations, Start a run "
+                    "by hand), then purge the message.",
                     metrics=(
                         MetricRef(
                             "AWS/SQS", "ApproximateNumberOfMessagesVisible", _dims(QueueName=queue), Statistic.MAXIMUM
