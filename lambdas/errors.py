@@ -14,5 +14,5 @@ class OutcomeNotRecorded(Exception):
 
     Retried by Step Functions (the retry is answered by the chunk's idempotency record, with no
     second request to finance); when the retries run out, the ``Catch`` path records the outcome
-    from the message instead of looking the lines up.
+    from the message instead of looking the journals up.
     """

@@ -43,7 +43,7 @@ from urllib3.exceptions import (
     TimeoutError as Urllib3TimeoutError,
 )
 
-from lambdas.journal import JournalEntry, LedgerEntry, LedgerRecord
+from lambdas.journal import Journal, LedgerEntry, LedgerRecord
 
 __all__ = [
     "TRANSIENT_ERRORS",
@@ -211,8 +211,8 @@ class FinanceClient:
 
     # -- public API -----------------------------------------------------------
 
-    def post_entries(self, entries: Sequence[tuple[str, JournalEntry]]) -> list[PostResult | FinanceRejected]:
-        """Post (idempotency key, entry) pairs in one request; one answer per entry, in order.
+    def post_entries(self, entries: Sequence[tuple[str, Journal]]) -> list[PostResult | FinanceRejected]:
+        """Post (idempotency key, journal) pairs in one request; one answer per journal, in order.
 
         The keys must be stable across retries of the same business transactions: they turn
         "timed out, but actually recorded" into a harmless ``duplicate=True`` on the next

@@ -3,9 +3,9 @@
 A post can land in the ledger while its invocation never reports it: the Lambda dies after
 the finance system accepted the entry, or the answer arrives after the client timeout. When
 Step Functions' retries then run out (an outage right after the crash, say), the item reaches
-the ``Catch`` path with lines the ledger may already hold. Before such a line is recorded
+the ``Catch`` path with journals the ledger may already hold. Before such a transaction is recorded
 ``failed``, RecordResult (and Summarize, once more at the end of the run) asks the finance
-system for the entry under the line's idempotency key, so "posted but unrecorded" becomes
+system for the journal under the transaction's idempotency key, so "posted but unrecorded" becomes
 ``posted`` by design instead of waiting for ``ledgerflow reconcile``.
 """
 
@@ -21,7 +21,7 @@ from lambdas.settings import env
 
 
 def idempotency_key(process: str, transaction_id: str) -> str:
-    """The key a line is posted under (and looked up by): one per process and transaction UUID."""
+    """The key a journal is posted under (and looked up by): one per process and transaction UUID."""
     return f"{process}:{transaction_id}"
 
 
@@ -51,10 +51,10 @@ def find_posted(
     *,
     has_time: Callable[[], bool] = lambda: True,
 ) -> dict[str, LedgerRecord]:
-    """The lines of ``transaction_ids`` the ledger holds, by transaction id.
+    """The journals of ``transaction_ids`` the ledger holds, by transaction id.
 
     The first failed lookup raises its ``FinanceError`` as it is, so "absent" is never
-    confused with "could not ask": callers retry, or record the lines as unconfirmed.
+    confused with "could not ask": callers retry, or record the transactions as unconfirmed.
     ``has_time`` lets a caller stop before its own timeout; the ids not looked up are then
     simply absent from the answer.
     """

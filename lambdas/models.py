@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lambdas.mapping import JournalRules
+
 ProcessName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
 # A run id names executions (``<run_id>-<sequence>``, at most 80 characters): keep it short and plain.
 RunId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -35,13 +37,14 @@ class ProcessSettings(StrictModel):
     """Per-process settings the Lambdas and the state machine read at run time."""
 
     process: ProcessName
-    batch_size: int = Field(ge=1, le=1000, description="max transaction UUIDs per GetTransactions call")
-    chunk_size: int = Field(ge=1, le=100, description="transactions carried by one Map item")
-    max_concurrency: int = Field(ge=1, le=40, description="Map MaxConcurrency toward the finance system")
-    pause_interval_seconds: int = Field(ge=1, le=86_400, description="re-check interval while the gate is closed")
+    batch_size: BatchSize
+    chunk_size: ChunkSize
+    max_concurrency: MaxConcurrency
+    pause_interval_seconds: PauseIntervalSeconds
     max_pauses: int = Field(ge=1, le=10_000, description="pause intervals before the run gives up")
-    max_batches_per_execution: int = Field(ge=1, le=1000, description="batches before continuing anew")
-    finance_ledger: str = Field(min_length=1)
+    max_batches_per_execution: MaxBatchesPerExecution
+    finance_ledger: FinanceLedger
+    journal: JournalRules = Field(description="how the process's HCM records become journals")
     retry_profile: str | None = Field(
         default=None,
         description="retry profile, i.e. the state machine a run of this process starts on (the run "
@@ -98,7 +101,7 @@ class RunState(RunInput):
     has_work: bool = False
     unconfirmed: TaskFailure | None = Field(
         default=None,
-        description="why Summarize's re-check of failed lines at finance could not answer (set on the "
+        description="why Summarize's re-check of failed transactions at finance could not answer (set on the "
         "SummarizeUnconfirmed path): the run is then counted without it",
     )
 
@@ -149,8 +152,8 @@ class RecordInput(ChunkInput):
     failure: TaskFailure
     unconfirmed: TaskFailure | None = Field(
         default=None,
-        description="why the finance lookup that confirms a failed item's lines could not answer "
-        "(set on the RecordUnconfirmed path): the lines are then recorded failed without it",
+        description="why the finance lookup that confirms a failed item's transactions could not answer "
+        "(set on the RecordUnconfirmed path): the transactions are then recorded failed without it",
     )
 
 

@@ -1,21 +1,23 @@
-"""PostToFinance: one Map item end to end: its HCM rows into journal lines, posted, recorded.
+"""PostToFinance: one Map item end to end: its HCM rows into journals, posted, recorded.
 
-One invocation reads the chunk's rows once (BatchGetItem), turns the pending ones into journal
-lines (malformed ones are rejected with a reason naming the field), posts the lines and writes
-every outcome back: posted rows whole with their ledger id (BatchWriteItem), rejections with
-their reason. Doing all three in one task keeps a Map item to one state transition and one
-Lambda invocation, and the rows are read once instead of once per step.
+One invocation reads the chunk's rows once (BatchGetItem), turns the pending ones into balanced
+journals by the process's mapping rules (a record that cannot become one is rejected with a
+reason naming the problem), posts the journals and writes every outcome back: posted rows whole
+with their ledger id (BatchWriteItem), rejections with their reason. Doing all three in one task
+keeps a Map item to one state transition and one Lambda invocation, and the rows are read once
+instead of once per step.
 
-The lines go in one batch request; every line carries the idempotency key
-``process:transaction_id``, so a retried invocation or a duplicated HCM delivery never creates a
-second ledger entry: a repeat gets the first post's ledger id back. Lines the finance system
-refuses (4xx) are rejections, each with its own reason. When the request hits a transient error
-the invocation writes nothing and raises that error's name: Step Functions ``Retry`` re-invokes
-the whole item (only the rows still pending are posted again), and the error message carries
-the outcome, so the ``Catch`` path (RecordResult) can record each line exactly.
-A chunk that posted completely is kept in the Powertools idempotency store (one record per
-chunk, not per line: two DynamoDB writes per Map item), so a duplicate invocation of the same
-chunk is answered without posting again.
+The journals go in one batch request; each carries the idempotency key ``process:transaction_id``,
+so a retried invocation or a duplicated HCM delivery never creates a second journal in the
+ledger: a repeat gets the first post's ledger id back. Journals the finance system refuses (an
+unbalanced journal, a closed period, an unknown account) are rejections, each with the finance
+system's code and reason. When the request hits a transient error the invocation writes nothing
+and raises that error's name: Step Functions ``Retry`` re-invokes the whole item (only the rows
+still pending are posted again), and the error message carries the outcome, so the ``Catch``
+path (RecordResult) can record each transaction exactly. A chunk that posted completely is kept
+in the Powertools idempotency store (one record per chunk, not per transaction: two DynamoDB
+writes per Map item), so a duplicate invocation of the same chunk is answered without posting
+again.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from lambdas.errors import OutcomeNotRecorded
 from lambdas.finance_client import FinanceError, FinanceRejected, FinanceUnavailable
 from lambdas.finance_lookup import finance_client, idempotency_key
 from lambdas.handler_support import parse
-from lambdas.journal import JournalEntry
+from lambdas.journal import Journal
 from lambdas.models import (
     ChunkCounts,
     Failed,
@@ -50,7 +52,7 @@ from lambdas.models import (
     StrictModel,
 )
 from lambdas.observability import log_metrics, logger, metrics, tracer
-from lambdas.settings import tables
+from lambdas.settings import process_settings, tables
 from lambdas.store import load_transactions, record_chunk
 from lambdas.transform import transform
 
@@ -58,39 +60,43 @@ IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 
 
 class PostBatch(StrictModel):
-    """The lines of one chunk to post in one request: the idempotent unit."""
+    """The journals of one chunk to post in one request: the idempotent unit."""
 
     process: ProcessName
     run_id: str
-    entries: list[JournalEntry]
+    journals: list[Journal]
     retry_count: int = Field(default=0, ge=0)
 
 
+def refusal_reason(refusal: FinanceRejected) -> str:
+    """A finance refusal as a rejection reason: its code first (what reports group by), then its words."""
+    return f"finance: {refusal.code}: {refusal.reason} (HTTP {refusal.status})"
+
+
 def _post_chunk(batch: PostBatch) -> tuple[PostOutcome, FinanceError | None]:
-    """One batch request for the chunk's lines; each line keeps its own answer."""
+    """One batch request for the chunk's journals; each journal keeps its own answer."""
     attempt = batch.retry_count + 1
     outcome = PostOutcome(attempt=attempt)
-    if not batch.entries:
+    if not batch.journals:
         return outcome, None
-    keyed = [(idempotency_key(batch.process, line.transaction_id), line) for line in batch.entries]
+    keyed = [(idempotency_key(batch.process, journal.transaction_id), journal) for journal in batch.journals]
     try:
         answers = finance_client().post_entries(keyed)
     except FinanceRejected as exc:
-        outcome.rejected = [
-            Rejection(transaction_id=line.transaction_id, reason=f"finance: {exc}") for line in batch.entries
-        ]
+        reason = refusal_reason(exc)
+        outcome.rejected = [Rejection(transaction_id=j.transaction_id, reason=reason) for j in batch.journals]
         return outcome, None
     except FinanceError as exc:
         reason = f"{type(exc).__name__}: {exc}"
-        outcome.failed = [Failed(transaction_id=line.transaction_id, reason=reason) for line in batch.entries]
+        outcome.failed = [Failed(transaction_id=j.transaction_id, reason=reason) for j in batch.journals]
         return outcome, exc
-    for (_, line), answer in zip(keyed, answers, strict=True):
+    for (_, journal), answer in zip(keyed, answers, strict=True):
         if isinstance(answer, FinanceRejected):
-            outcome.rejected.append(Rejection(transaction_id=line.transaction_id, reason=f"finance: {answer}"))
+            outcome.rejected.append(Rejection(transaction_id=journal.transaction_id, reason=refusal_reason(answer)))
         else:
             outcome.posted.append(
                 Posted(
-                    transaction_id=line.transaction_id,
+                    transaction_id=journal.transaction_id,
                     ledger_id=answer.ledger_id,
                     duplicate=answer.duplicate,
                     attempt=attempt,
@@ -111,7 +117,7 @@ class ChunkNotPosted(Exception):
 @per_container
 def _idempotent_chunk(table_name: str) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
     config = IdempotencyConfig(
-        event_key_jmespath="[process, run_id, entries[*].transaction_id]",
+        event_key_jmespath="[process, run_id, journals[*].transaction_id]",
         expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
     )
     # The container's DynamoDB client: the layer would otherwise build a session and client of
@@ -128,13 +134,13 @@ def _idempotent_chunk(table_name: str) -> tuple[IdempotencyConfig, Callable[...,
     return config, post_once
 
 
-def post_lines(batch: PostBatch, context: LambdaContext | None = None) -> tuple[PostOutcome, FinanceError | None]:
+def post_journals(batch: PostBatch, context: LambdaContext | None = None) -> tuple[PostOutcome, FinanceError | None]:
     """Post the chunk once; returns the outcome and the transient error that stopped it, if any.
 
     A chunk that posted completely is stored under its idempotency record, so the same chunk
     invoked again (a duplicate task, a retry after its outcome could not be recorded) is answered
     without HTTP calls; a chunk with transient errors stores nothing, and its retry re-posts the
-    lines still pending under the same keys, which the finance system answers with the first
+    journals still pending under the same keys, which the finance system answers with the first
     post's ledger id.
     """
     config, post_once = _idempotent_chunk(tables().idempotency)
@@ -148,7 +154,7 @@ def post_lines(batch: PostBatch, context: LambdaContext | None = None) -> tuple[
         reason = "the same chunk is being posted by another task"
         outcome = PostOutcome(
             attempt=batch.retry_count + 1,
-            failed=[Failed(transaction_id=line.transaction_id, reason=reason) for line in batch.entries],
+            failed=[Failed(transaction_id=j.transaction_id, reason=reason) for j in batch.journals],
         )
         return outcome, FinanceUnavailable(reason)
 
@@ -157,15 +163,15 @@ def post_chunk(chunk: PostChunkInput, context: LambdaContext | None = None) -> C
     """Transform, post and record one Map item; raises the transient error that stopped the post.
 
     An invocation that raises a finance error has written nothing: its retry reads the rows
-    again and posts the lines still pending under the same idempotency keys. One that posted but
+    again and posts the journals still pending under the same idempotency keys. One that posted but
     could not record raises ``OutcomeNotRecorded`` with the outcome.
     """
     rows = load_transactions(chunk.run_id, chunk.ids)
-    entries, malformed = transform(chunk.ids, rows)
+    journals, malformed = transform(chunk.ids, rows, process_settings(chunk.process))
     outcome, error = PostOutcome(attempt=chunk.retry_count + 1), None
-    if entries:
-        batch = PostBatch(process=chunk.process, run_id=chunk.run_id, entries=entries, retry_count=chunk.retry_count)
-        outcome, error = post_lines(batch, context)
+    if journals:
+        batch = PostBatch(process=chunk.process, run_id=chunk.run_id, journals=journals, retry_count=chunk.retry_count)
+        outcome, error = post_journals(batch, context)
     if error is not None:
         metrics.add_metric(name="FinanceTransientErrors", unit=MetricUnit.Count, value=1)
         raise type(error)(outcome.model_dump_json())
@@ -176,7 +182,7 @@ def post_chunk(chunk: PostChunkInput, context: LambdaContext | None = None) -> C
         # travels in the error instead of being looked up again.
         raise OutcomeNotRecorded(outcome.model_dump_json()) from exc
     # Counted once recorded: the retry of an unrecorded chunk gets the same outcome back from
-    # the idempotency store, and counting both attempts would post the lines twice in the metric.
+    # the idempotency store, and counting both attempts would post the journals twice in the metric.
     fresh = sum(1 for p in outcome.posted if not p.duplicate)
     metrics.add_metric(name="TransactionsPosted", unit=MetricUnit.Count, value=fresh)
     if counts.rejected:

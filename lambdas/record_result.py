@@ -1,15 +1,15 @@
-"""RecordResult: the ``Catch`` path of a Map item, recording every line PostToFinance left open.
+"""RecordResult: the ``Catch`` path of a Map item, recording every transaction PostToFinance left open.
 
 PostToFinance records its own outcomes when it succeeds. When it gives up (retries exhausted,
 a crash, an unexpected error) the item comes here: RecordResult reads the chunk's rows, takes
-the lines still pending, reads the outcome carried in the error message, then asks the
-finance system, by idempotency key, whether each line still unposted is in the
+the transactions still pending, reads the outcome carried in the error message, then asks the
+finance system, by idempotency key, whether each journal still unposted is in the
 ledger after all: a post whose answer was lost (a crash after the post, a reply after the
-client timeout) is recorded ``posted`` with its ledger id, and only the lines the ledger
+client timeout) is recorded ``posted`` with its ledger id, and only the transactions the ledger
 does not hold are recorded ``failed``, with the reason and the attempts made. A lookup that
 hits a transient finance error raises it, so Step Functions retries RecordResult; when those
 retries run out too, the ``RecordUnconfirmed`` state calls this function again with
-``unconfirmed`` set and the lines are recorded ``failed`` with a reason saying the post could
+``unconfirmed`` set and the transactions are recorded ``failed`` with a reason saying the post could
 not be confirmed. No transaction is ever dropped silently.
 """
 
@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from lambdas.finance_lookup import find_posted
 from lambdas.handler_support import parse
-from lambdas.journal import JournalEntry, LedgerRecord
+from lambdas.journal import Journal, LedgerRecord
 from lambdas.models import (
     ChunkCounts,
     Posted,
@@ -34,11 +34,12 @@ from lambdas.models import (
     TransactionStatus,
 )
 from lambdas.observability import log_metrics, logger, metrics, tracer
+from lambdas.settings import process_settings
 from lambdas.store import load_transactions, record_chunk, record_outcome, record_posted
 from lambdas.transform import transform
 
 UNCONFIRMED_NOTE = "finance unreachable to confirm the post: `ledgerflow reconcile` checks it"
-"""Appended to the reason of a line recorded failed without the finance lookup's answer."""
+"""Appended to the reason of a transaction recorded failed without the finance lookup's answer."""
 
 
 def outcome_from_failure(failure: TaskFailure) -> PostOutcome | None:
@@ -63,28 +64,28 @@ def failure_attempts(outcome: PostOutcome | None) -> tuple[int, str]:
     return 1, "at least 1"
 
 
-def unposted_lines(entries: list[JournalEntry], outcome: PostOutcome | None) -> list[JournalEntry]:
-    """The item's pending lines a failed post left without a posted or rejected outcome."""
+def unposted_journals(journals: list[Journal], outcome: PostOutcome | None) -> list[Journal]:
+    """The item's pending journals a failed post left without a posted or rejected outcome."""
     done: set[str] = set()
     if outcome is not None:
         done = {p.transaction_id for p in outcome.posted} | {r.transaction_id for r in outcome.rejected}
-    return [line for line in entries if line.transaction_id not in done]
+    return [journal for journal in journals if journal.transaction_id not in done]
 
 
 def record(event: RecordInput) -> ChunkCounts:
-    """Record every line of the item still pending; confirm the unposted ones at finance first.
+    """Record every transaction of the item still pending; confirm the unposted ones at finance first.
 
     The lookup runs before any write, so an invocation whose lookup fails (and is retried)
-    has written nothing. Lines no longer pending (recorded by an earlier attempt or another
-    delivery of the same transaction) are left as they are.
+    has written nothing. Transactions no longer pending (recorded by an earlier attempt or
+    another delivery of the same transaction) are left as they are.
     """
     rows = load_transactions(event.run_id, event.ids)
-    entries, malformed = transform(event.ids, rows)
+    journals, malformed = transform(event.ids, rows, process_settings(event.process))
     outcome = outcome_from_failure(event.failure)
-    unposted = unposted_lines(entries, outcome)
+    unposted = unposted_journals(journals, outcome)
     confirmed: dict[str, LedgerRecord] = {}
     if unposted and event.unconfirmed is None:
-        confirmed = find_posted(event.process, (line.transaction_id for line in unposted))
+        confirmed = find_posted(event.process, (journal.transaction_id for journal in unposted))
         if confirmed:
             logger.info("lost answers confirmed posted at finance", extra={"confirmed": sorted(confirmed)})
     counts = record_chunk(event.run_id, rows, malformed, outcome or PostOutcome())
@@ -95,14 +96,14 @@ def record(event: RecordInput) -> ChunkCounts:
     ]
     counts.posted += record_posted(lost_answers, rows)
     reasons = {f.transaction_id: f.reason for f in outcome.failed} if outcome else {}
-    for line in unposted:
-        if line.transaction_id in confirmed:
+    for journal in unposted:
+        if journal.transaction_id in confirmed:
             continue
-        detail = reasons.get(line.transaction_id) or event.failure.Cause[:300]
+        detail = reasons.get(journal.transaction_id) or event.failure.Cause[:300]
         reason = f"{event.failure.Error} after {attempts_text} attempt(s): {detail}"
         if event.unconfirmed is not None:
             reason = f"{reason}; {UNCONFIRMED_NOTE} ({event.unconfirmed.Error})"
-        record_outcome(event.run_id, line.transaction_id, TransactionStatus.FAILED, reason=reason, attempts=attempts)
+        record_outcome(event.run_id, journal.transaction_id, TransactionStatus.FAILED, reason=reason, attempts=attempts)
         counts.failed += 1
     return counts
 

@@ -192,7 +192,7 @@ def record_posted(posted: Iterable[Posted], rows: dict[str, dict[str, Any]]) -> 
 def record_chunk(
     run_id: str, rows: dict[str, dict[str, Any]], malformed: Iterable[Rejection], outcome: PostOutcome
 ) -> ChunkCounts:
-    """Record a chunk's known outcomes: malformed lines rejected, the post's posted and refused lines."""
+    """Record a chunk's known outcomes: malformed records rejected, the post's posted and refused journals."""
     counts = ChunkCounts()
     for rejection in malformed:
         record_outcome(

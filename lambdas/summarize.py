@@ -1,13 +1,13 @@
 """Summarize: re-checks the run's failed transactions at finance, counts them by status and closes the run.
 
-A line recorded ``failed`` may still have landed in the ledger: its answer was lost and
+A transaction recorded ``failed`` may still have landed in the ledger: its answer was lost and
 finance was unreachable when RecordResult tried to confirm it, or a late post landed after
-that lookup. At the end of the run finance has often recovered, so each failed line is
+that lookup. At the end of the run finance has often recovered, so each failed transaction is
 looked up once more by idempotency key and the ones the ledger holds become ``posted``
 before counting. A finance system it cannot reach raises its error, so Step Functions waits
 for it one retry budget; after that the ``SummarizeUnconfirmed`` state calls this function
 with ``unconfirmed`` set, and the run is counted and closed without the check (logged), the
-lines staying failed for ``ledgerflow reconcile``. The check never fails the summary.
+transactions staying failed for ``ledgerflow reconcile``. The check never fails the summary.
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ RESERVED_MILLIS = 10_000
 
 
 def confirm_failed(state: RunState, failed: list[str], has_time: Callable[[], bool] = lambda: True) -> list[str]:
-    """Turn the run's ``failed`` lines that the ledger holds into posted; returns the ids turned.
+    """Turn the run's ``failed`` transactions that the ledger holds into posted; returns the ids turned.
 
     A finance error propagates (Step Functions retries it); once ``state.unconfirmed`` says the
     retries ran out, the check is skipped and logged, so the run still closes.
     """
     if state.unconfirmed is not None:
         logger.warning(
-            "finance unreachable for the run-end check of failed lines; they stay failed for `ledgerflow reconcile`",
+            "finance unreachable for the run-end check of failed transactions; "
+            "they stay failed for `ledgerflow reconcile`",
             extra={"error": state.unconfirmed.Error},
         )
         return []
@@ -47,7 +48,7 @@ def confirm_failed(state: RunState, failed: list[str], has_time: Callable[[], bo
     confirmed = [tid for tid, record in found.items() if confirm_posted(state.run_id, tid, record.ledger_id)]
     if confirmed:
         logger.info(
-            "failed lines confirmed posted at finance by the run-end check", extra={"confirmed": len(confirmed)}
+            "failed transactions confirmed posted at finance by the run-end check", extra={"confirmed": len(confirmed)}
         )
     return confirmed
 

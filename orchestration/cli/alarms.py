@@ -146,7 +146,7 @@ def send_local_test(config: EnvironmentConfig) -> list[Delivery]:
     from orchestration.engine.local import ACCOUNT, LocalEngine
     from orchestration.sim.finance import FinanceSimulator
 
-    with FinanceSimulator(config.finance.accounts) as finance, LocalEngine.start(config, finance.url) as engine:
+    with FinanceSimulator.for_config(config.finance) as finance, LocalEngine.start(config, finance.url) as engine:
         monitor = engine.monitor()
         return monitor.publish_alarm(test_message(config, ACCOUNT))
 

@@ -12,13 +12,20 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
+from lambdas.journal import ZERO
 from orchestration.errors import FAILURE, USAGE
 from orchestration.ops.aws import AWS_ERRORS, ENDPOINT_ENV, AwsTarget, explain
+from orchestration.ops.reconciliation import summarized
+
+if TYPE_CHECKING:
+    from orchestration.ops.reconciliation import TrialBalanceLine
+    from orchestration.spec.chart import Chart
 
 PIPE_WIDTH = 200
 """Width of tables written to a pipe or file: rich would squeeze them into 80 columns."""
@@ -63,3 +70,29 @@ def reporting_aws_errors(target: AwsTarget, *, table: str | None = None) -> Iter
         yield
     except AWS_ERRORS as exc:
         raise fail(explain(exc, target, table=table), FAILURE) from exc
+
+
+TRIAL_BALANCE_FIGURES = ("hcm_debit", "hcm_credit", "ledger_debit", "ledger_credit")
+
+
+def trial_balance_table(title: str, lines: list[TrialBalanceLine]) -> Table:
+    """Per account: the HCM's expected debits and credits against the ledger's, and the totals."""
+    table = Table(title=title)
+    for column in ("account", "HCM debit", "HCM credit", "ledger debit", "ledger credit"):
+        table.add_column(column, justify="left" if column == "account" else "right")
+    for line in lines:
+        figures = (line.hcm_debit, line.hcm_credit, line.ledger_debit, line.ledger_credit)
+        table.add_row(line.account, *(f"{figure:,.2f}" for figure in figures), style=None if line.matches else "red")
+    if lines:
+        sums = [sum((getattr(line, field) for line in lines), ZERO) for field in TRIAL_BALANCE_FIGURES]
+        table.add_row("total", *(f"{figure:,.2f}" for figure in sums), style="bold")
+    return table
+
+
+def trial_balance_tables(title: str, lines: list[TrialBalanceLine], chart: Chart) -> list[Table]:
+    """A trial balance by natural account, then every full account where the ledger differs from the HCM."""
+    tables = [trial_balance_table(title, summarized(lines, chart))]
+    differing = [line for line in lines if not line.matches]
+    if differing:
+        tables.append(trial_balance_table("Accounts where the ledger differs from the HCM", differing))
+    return tables

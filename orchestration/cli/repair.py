@@ -25,6 +25,7 @@ from orchestration.cli.common import (
     fail,
     out,
     reporting_aws_errors,
+    trial_balance_tables,
 )
 from orchestration.ops.aws import AwsTarget, finance_url_parameter
 from orchestration.ops.ledger import fetch_ledger
@@ -88,14 +89,16 @@ def reconcile_command(
         totals = Table(title=f"Reconciliation: {process}" + (f" {period}" if period else ""))
         for column in (
             "period",
-            "transactions",
+            "journals",
             "posted",
             "rejected",
             "failed",
             "pending",
-            "HCM amount",
+            "HCM lines",
+            "HCM debits",
             "ledger",
-            "ledger amount",
+            "ledger lines",
+            "ledger debits",
         ):
             totals.add_column(column, justify="left" if column == "period" else "right")
         for p in result.periods:
@@ -106,12 +109,19 @@ def reconcile_command(
                 str(p.rejected),
                 str(p.failed),
                 str(p.pending),
+                str(p.hcm_lines),
                 f"{p.hcm_posted_amount:,.2f}",
                 str(p.ledger_count),
+                str(p.ledger_lines),
                 f"{p.ledger_amount:,.2f}",
                 style="green" if p.matches else "red",
             )
         console.print(totals)
+        for p in result.periods:
+            for table in trial_balance_tables(
+                f"Trial balance: {process} {p.period}", p.trial_balance, config.finance.chart
+            ):
+                console.print(table)
         if result.differences:
             diffs = Table(title="Differences")
             for column in ("kind", "transaction", "run", "period", "detail"):

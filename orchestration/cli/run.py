@@ -13,7 +13,15 @@ from rich.live import Live
 from rich.table import Table
 
 from orchestration.cli.alarms import alarm_report
-from orchestration.cli.common import ConfigFileOption, EnvOption, ProcessesOption, fail, out, reporting_aws_errors
+from orchestration.cli.common import (
+    ConfigFileOption,
+    EnvOption,
+    ProcessesOption,
+    fail,
+    out,
+    reporting_aws_errors,
+    trial_balance_tables,
+)
 from orchestration.errors import FAILURE
 from orchestration.faults.scenarios import parse_faults, valid_names
 from orchestration.ops.aws import ENDPOINT_ENV, AwsTarget, NotProvisioned, endpoint_from_environment
@@ -21,6 +29,7 @@ from orchestration.spec.config import EnvironmentConfig, load_config
 
 if TYPE_CHECKING:
     from orchestration.run.report import ProcessProgress, RunReport
+    from orchestration.spec.chart import Chart
 
 
 app = typer.Typer()
@@ -52,15 +61,17 @@ def progress_table(progress: list[ProcessProgress]) -> Table:
     return table
 
 
-def report_tables(report: RunReport) -> list[Table]:
-    recon = Table(title="Reconciliation: HCM vs finance ledger")
+def report_tables(report: RunReport, chart: Chart) -> list[Table]:
+    recon = Table(title="Reconciliation: HCM vs finance ledger (journals, lines, debits)")
     for column in (
         "process",
         "HCM count",
         "posted",
-        "HCM amount posted",
+        "HCM lines",
+        "HCM debits posted",
         "ledger count",
-        "ledger amount",
+        "ledger lines",
+        "ledger debits",
         "rejected",
         "failed",
         "lost",
@@ -70,14 +81,16 @@ def report_tables(report: RunReport) -> list[Table]:
     ):
         recon.add_column(column, justify="left" if column == "process" else "right")
     for p in report.processes:
-        match = p.ledger_count == p.posted and p.ledger_amount == p.hcm_amount
+        match = p.ledger_count == p.posted and p.ledger_amount == p.hcm_amount and p.ledger_lines == p.hcm_lines
         style = "green" if match and p.lost == 0 and p.duplicates == 0 else "red"
         recon.add_row(
             p.process,
             str(p.hcm_count),
             str(p.posted),
+            str(p.hcm_lines),
             f"{p.hcm_amount:,.2f}",
             str(p.ledger_count),
+            str(p.ledger_lines),
             f"{p.ledger_amount:,.2f}",
             str(p.rejected),
             str(p.failed),
@@ -95,11 +108,12 @@ def report_tables(report: RunReport) -> list[Table]:
             reasons.add_row(p.process, "rejected", reason, str(count))
         for reason, count in p.failure_reasons.items():
             reasons.add_row(p.process, "failed", reason, str(count))
+    balance = trial_balance_tables("Trial balance by account: HCM vs ledger", report.trial_balance, chart)
     totals = Table(title="Run")
     totals.add_column("metric")
     totals.add_column("value", justify="right")
     for label, value in (
-        ("transactions", report.transactions),
+        ("transactions (journals) / lines posted", f"{report.transactions} / {report.lines}"),
         ("posted / rejected / failed", f"{report.posted} / {report.rejected} / {report.failed}"),
         ("lost / duplicates", f"{report.lost} / {report.duplicates}"),
         ("retries", report.retries),
@@ -110,10 +124,14 @@ def report_tables(report: RunReport) -> list[Table]:
         ("history events, largest execution", report.max_history_events),
         ("Lambda invocations", report.lambda_invocations),
         ("finance peak concurrent posts", report.finance_max_concurrent),
-        ("wall time", f"{report.seconds:.1f} s ({report.transactions_per_second} transactions/s)"),
+        (
+            "wall time",
+            f"{report.seconds:.1f} s ({report.transactions_per_second} transactions/s, "
+            f"{report.lines_per_second} lines/s)",
+        ),
     ):
         totals.add_row(label, str(value))
-    return [recon, reasons, totals] if reasons.row_count else [recon, totals]
+    return [recon, *balance, reasons, totals] if reasons.row_count else [recon, *balance, totals]
 
 
 def follow(start: functools.partial[RunReport], *, quiet: bool, target: AwsTarget | None) -> RunReport:
@@ -192,7 +210,7 @@ def run(
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
         console = out()
-        for table in report_tables(report):
+        for table in report_tables(report, config.finance.chart):
             console.print(table)
         alarm_report(console, report.alarms)
         for violation in report.invariant_violations:

@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from lambdas.finance_client import FinanceClient, FinanceRejected, PostResult
-from lambdas.journal import JournalEntry
+from lambdas.journal import Journal
 from orchestration.engine.lambda_runtime import LocalLambdaRuntime
 
 CRASH_ERROR = "Runtime.ExitError"
@@ -80,7 +80,7 @@ class CrashAfterPost:
         crash = self
 
         def post_entries(
-            self: FinanceClient, entries: Sequence[tuple[str, JournalEntry]]
+            self: FinanceClient, entries: Sequence[tuple[str, Journal]]
         ) -> list[PostResult | FinanceRejected]:
             answers = original(self, entries)
             accepted = [

@@ -40,10 +40,13 @@ class StackSize:
 
 
 def scaled_config(base: EnvironmentConfig, processes: int) -> EnvironmentConfig:
-    """``base`` with ``processes`` generated processes spread over its retry profiles."""
+    """``base`` with ``processes`` generated processes spread over its retry profiles (and mapping rules)."""
     profiles = sorted(base.retry_profiles)
+    rules = [process.journal for process in base.processes.values()]
     generated = {
-        f"process_{i:04d}": ProcessOverrides(retry_profile=profiles[i % len(profiles)], finance_ledger=f"L{i % 7}")
+        f"process_{i:04d}": ProcessOverrides(
+            retry_profile=profiles[i % len(profiles)], finance_ledger=f"L{i % 7}", journal=rules[i % len(rules)]
+        )
         for i in range(processes)
     }
     return base.model_copy(update={"processes": generated})

@@ -28,7 +28,7 @@ from lambdas.names import execution_name, parse_execution_name
 from lambdas.store import applied, now_iso
 from orchestration.errors import USAGE, LedgerflowError
 from orchestration.ops.aws import NotProvisioned, find_state_machine
-from orchestration.ops.reconciliation import Reconciliation, amount_of, reconcile_rows
+from orchestration.ops.reconciliation import Reconciliation, reconcile_rows, transaction_amount
 from orchestration.ops.records import run_executions, run_ids, transactions
 from orchestration.spec.config import EnvironmentConfig
 from orchestration.spec.names import state_machine_name
@@ -85,9 +85,8 @@ def reconcile(
 ) -> Reconciliation:
     """HCM totals of a process (every run, optionally one period) against the finance ledger."""
     config.known_process(process)
-    return reconcile_rows(
-        process, transactions(tables, config, run_ids(tables, config, process)), ledger, period=period
-    )
+    rows = transactions(tables, config, run_ids(tables, config, process))
+    return reconcile_rows(process, rows, ledger, config.process_settings(process), period=period)
 
 
 def failures(
@@ -101,13 +100,13 @@ def failures(
     """Failed and rejected transactions of a process, with their reasons and attempts."""
     config.known_process(process)
     runs = _chosen_runs(tables, config, process, run_id)
+    settings = config.process_settings(process)
     found = []
     for row in transactions(tables, config, runs):
         if row.get("status") not in (TransactionStatus.FAILED.value, TransactionStatus.REJECTED.value):
             continue
         if period is not None and row.get("period") != period:
             continue
-        amount = amount_of(row)
         found.append(
             FailureRow(
                 run_id=str(row["run_id"]),
@@ -115,7 +114,7 @@ def failures(
                 status=str(row["status"]),
                 reason=str(row.get("reason", "")),
                 attempts=int(row.get("attempts", 0)),
-                amount=str(amount) if amount is not None else str(row.get("amount", "")),
+                amount=transaction_amount(row, settings),
                 period=str(row.get("period", "")),
             )
         )

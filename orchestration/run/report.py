@@ -16,7 +16,15 @@ from pydantic import BaseModel, Field
 from lambdas.journal import LedgerEntry
 from orchestration.engine.monitor import FiredAlarm
 from orchestration.faults.driver import ScenarioEvidence
-from orchestration.ops.reconciliation import RunTotals, invariant_violations, reconcile_rows, run_totals
+from orchestration.ops.reconciliation import (
+    RunTotals,
+    TrialBalance,
+    TrialBalanceLine,
+    invariant_violations,
+    reconcile_rows,
+    run_totals,
+    trial_balance_problems,
+)
 from orchestration.ops.records import history, run_executions, transactions
 
 if TYPE_CHECKING:
@@ -56,6 +64,9 @@ class ProcessReport(RunTotals):
 
 class RunReport(BaseModel):
     transactions: int
+    """HCM transactions of the run: one journal each."""
+    lines: int
+    """Lines of the posted journals (as the HCM records map)."""
     posted: int
     rejected: int
     failed: int
@@ -68,10 +79,13 @@ class RunReport(BaseModel):
     lambda_invocations: int
     seconds: float
     transactions_per_second: float
+    lines_per_second: float
     faults: str
     seed: int
     finance_max_concurrent: int
     processes: list[ProcessReport]
+    trial_balance: list[TrialBalanceLine] = Field(default_factory=list)
+    """Per account of the run's journals: the HCM's expected debits and credits against the ledger's."""
     alarms: list[FiredAlarm] = Field(default_factory=list)
     """Alarms of the catalog that fired during the run, with the notifications each subscriber got."""
     finance_max_concurrent_by_process: dict[str, int] = Field(default_factory=dict)
@@ -85,7 +99,8 @@ class RunReport(BaseModel):
     @property
     def ok(self) -> bool:
         accounted = self.posted + self.rejected + self.failed == self.transactions
-        return accounted and self.lost == 0 and self.duplicates == 0 and not self.invariant_violations
+        balanced = not trial_balance_problems(self.trial_balance)
+        return accounted and balanced and self.lost == 0 and self.duplicates == 0 and not self.invariant_violations
 
 
 class HistoryCost(BaseModel):
@@ -129,13 +144,14 @@ def report_runs(
         ledger_by_key[entry.idempotency_key].append(entry)
     reports: list[ProcessReport] = []
     cost = HistoryCost()
+    balance = TrialBalance()
     for process, run_id in runs.items():
         executions = run_executions(engine.sfn, engine.state_machine_for(process), run_id)
         run_cost = history_cost([history(engine.sfn, execution["executionArn"]) for execution in executions])
         cost.transitions += run_cost.transitions
         cost.lambda_invocations += run_cost.lambda_invocations
         cost.max_events = max(cost.max_events, run_cost.max_events)
-        totals = run_totals(process, rows[run_id], ledger_by_key)
+        totals = run_totals(process, rows[run_id], ledger_by_key, engine.config.process_settings(process), balance)
         reports.append(
             ProcessReport(
                 process=process,
@@ -146,9 +162,11 @@ def report_runs(
             )
         )
     total = sum(r.hcm_count for r in reports)
+    lines = sum(r.hcm_lines for r in reports)
     stats = finance.stats()
     return RunReport(
         transactions=total,
+        lines=lines,
         posted=sum(r.posted for r in reports),
         rejected=sum(r.rejected for r in reports),
         failed=sum(r.failed for r in reports),
@@ -161,11 +179,13 @@ def report_runs(
         lambda_invocations=cost.lambda_invocations,
         seconds=round(seconds, 3),
         transactions_per_second=round(total / seconds, 1) if seconds else 0.0,
+        lines_per_second=round(lines / seconds, 1) if seconds else 0.0,
         faults=faults,
         seed=seed,
         finance_max_concurrent=stats.max_concurrent,
         processes=reports,
-        invariant_violations=_invariants(every_run, rows, ledger),
+        trial_balance=balance.lines(),
+        invariant_violations=_invariants(engine, every_run, rows, ledger),
         evidence=evidence,
         finance_max_concurrent_by_process=stats.max_concurrent_by_process,
         finance_faults_injected={kind: count for kind, count in stats.faults_injected.items() if count},
@@ -175,10 +195,14 @@ def report_runs(
 
 
 def _invariants(
-    every_run: Mapping[str, str], rows: Mapping[str, list[dict[str, Any]]], ledger: list[LedgerEntry]
+    engine: Engine, every_run: Mapping[str, str], rows: Mapping[str, list[dict[str, Any]]], ledger: list[LedgerEntry]
 ) -> list[str]:
     """The invariants over every run, those the scenarios added included, process by process."""
     by_process: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run_id, process in every_run.items():
         by_process[process] += rows[run_id]
-    return invariant_violations(reconcile_rows(process, found, ledger) for process, found in by_process.items())
+    config = engine.config
+    return invariant_violations(
+        reconcile_rows(process, found, ledger, config.process_settings(process))
+        for process, found in by_process.items()
+    )

@@ -175,7 +175,7 @@ def run_local(
     """
     plan = resolve_faults(faults, config, seed)
     with (
-        FinanceSimulator(config.finance.accounts, plan.finance) as finance,
+        FinanceSimulator.for_config(config.finance, plan.finance) as finance,
         LocalEngine.start(config, finance.url) as engine,
     ):
         gates = GateStore(engine.dynamodb, GATES.table_name(config), GATE_AUDIT.table_name(config))
@@ -245,12 +245,12 @@ def seed_runs(
     return [
         seed_run(
             engine.tables,
+            config,
             runs_table=RUNS.table_name(config),
             transactions_table=TRANSACTIONS.table_name(config),
             process=process,
             run_id=f"{process.replace('_', '-')}-{run_suffix}",
             count=count,
-            accounts=config.finance.accounts,
             seed=seed,
             malformed_share=malformed,
         )

@@ -57,7 +57,7 @@ def serve(config: EnvironmentConfig, *, port: int, faults: FaultProfile, seed: i
     check_port(port)
     fault_settings = finance_faults(faults, seed=seed, timeout_seconds=config.finance.timeout_seconds)
     with (
-        FinanceSimulator(config.finance.accounts, fault_settings) as finance,
+        FinanceSimulator.for_config(config.finance, fault_settings) as finance,
         LocalEngine.start(config, finance.url, port=port) as engine,
     ):
         gates = GateStore(engine.dynamodb, GATES.table_name(config), GATE_AUDIT.table_name(config))

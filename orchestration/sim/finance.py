@@ -8,12 +8,15 @@ reproduces each of them on demand over a *real* socket.  Nothing is mocked:
 the production ``FinanceClient`` talks to it exactly as it would talk to the
 real system.
 
-Entries are posted in batches: ``POST /journal-entries/batch`` with
-``{"entries": [{"idempotency_key": K, "entry": {...}}, ...]}`` (at most
-``MAX_BATCH_ENTRIES``) answers ``{"results": [...]}``, one result per entry in
-order, each with its own status: 201 created, 200 duplicate (the key was seen
-before: same ``ledger_id``), or 400/422 with the ``error`` code of a refusal.
-A request-level failure (the faults below) applies to the whole batch.
+It keeps a general ledger: journals (a header and balanced lines, ``lambdas.journal``) on
+the accounts of a chart, in open periods. Journals are posted in batches: ``POST
+/journal-entries/batch`` with ``{"entries": [{"idempotency_key": K, "entry": {journal}},
+...]}`` (at most ``MAX_BATCH_ENTRIES``) answers ``{"results": [...]}``, one result per journal
+in order, each with its own status: 201 created, 200 duplicate (the key was seen before: same
+``ledger_id``), or 400/422 with the ``error`` code of a refusal, as a Journal Import codes its
+refusals: ``unbalanced_journal`` (EU02), ``closed_period`` (EP01), ``unknown_account`` (EF04),
+``invalid_amount``, ``invalid_currency``, ``invalid_period``, ``invalid_request``. A
+request-level failure (the faults below) applies to the whole batch.
 
 Fault handling order for a POST mirrors where each failure happens in the
 real stack:
@@ -48,19 +51,23 @@ import time
 import urllib.parse
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lambdas.journal import LedgerEntry
+from lambdas.journal import Journal, LedgerEntry
+from lambdas.mapping import CURRENCIES
+
+if TYPE_CHECKING:
+    from orchestration.spec.chart import Chart
+    from orchestration.spec.config import FinanceConfig
 
 logger = logging.getLogger(__name__)
 
-ACCEPTED_CURRENCIES: frozenset[str] = frozenset({"USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NOK", "DKK"})
-"""Currencies the legacy ledger is configured for (anything else is a 422)."""
+WIRE_AMOUNT = re.compile(r"^\d{1,15}\.\d{2}$")
+"""An amount as the ledger takes it on the wire: a string with exactly two decimals, never a number."""
 
 FAULT_KINDS: tuple[str, ...] = (
     "overload",
@@ -79,19 +86,6 @@ ENTRY_PATH_PREFIX = "/journal-entries/"
 
 MAX_BODY_BYTES = 1 << 20
 """Refuse absurd bodies instead of buffering them (the real facade does too)."""
-
-_AMOUNT_RE = re.compile(r"^-?\d{1,15}\.\d{2}$")
-_PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_TEXT_FIELDS: tuple[str, ...] = (
-    "transaction_id",
-    "account",
-    "amount",
-    "currency",
-    "period",
-    "cost_centre",
-    "employee",
-    "description",
-)
 
 
 class FinanceFaults(BaseModel):
@@ -125,7 +119,9 @@ class FinanceStats(BaseModel):
     requests: int = 0
     """Every HTTP request received (any method/path), including faulted ones."""
     posted: int = 0
-    """New ledger entries created."""
+    """New journals created in the ledger."""
+    lines_posted: int = 0
+    """Lines of the journals created."""
     duplicates_absorbed: int = 0
     """Entries answered from the idempotency table instead of creating an entry."""
     lookups: int = 0
@@ -362,11 +358,13 @@ class FinanceSimulator:
 
     def __init__(
         self,
-        accounts: Iterable[str],
+        chart: Chart,
+        open_periods: Iterable[str],
         faults: FinanceFaults | None = None,
         token: str | None = None,
     ) -> None:
-        self.accounts: frozenset[str] = frozenset(accounts)
+        self.chart = chart
+        self.open_periods: frozenset[str] = frozenset(open_periods)
         self.faults: FinanceFaults = faults or FinanceFaults()
         self._token = token
         self._lock = threading.Lock()
@@ -420,6 +418,13 @@ class FinanceSimulator:
             self._thread.join(timeout=5)
         self._server = None
         self._thread = None
+
+    @classmethod
+    def for_config(
+        cls, finance: FinanceConfig, faults: FinanceFaults | None = None, token: str | None = None
+    ) -> FinanceSimulator:
+        """The ledger a configuration describes: its chart of accounts and its open periods."""
+        return cls(finance.chart, finance.open_periods, faults, token)
 
     def __enter__(self) -> Self:
         self.start()
@@ -558,56 +563,78 @@ class FinanceSimulator:
         return _Reply(status=200, body={"results": results})
 
     def _record(self, data: Any, key: str) -> _Reply:
-        """Validate one entry, then create or dedupe it atomically."""
-        if not isinstance(data, dict):
-            return self._reject(422, "invalid_request", "entry must be an object")
-        for name in _TEXT_FIELDS:
-            value = data.get(name)
-            if not isinstance(value, str):
-                if name == "amount":
-                    return self._reject(422, "invalid_amount", "amount must be a decimal string")
-                return self._reject(422, "invalid_request", f"{name} must be a string")
-        if not data["transaction_id"]:
-            return self._reject(422, "invalid_request", "transaction_id is empty")
-        if data["account"] not in self.accounts:
-            return self._reject(422, "unknown_account", f"account {data['account']!r} not found")
-        if not _AMOUNT_RE.match(data["amount"]):
-            return self._reject(
-                422,
-                "invalid_amount",
-                f"amount {data['amount']!r} must have exactly 2 decimals",
-            )
-        if data["currency"] not in ACCEPTED_CURRENCIES:
-            return self._reject(422, "invalid_currency", f"currency {data['currency']!r} not accepted")
-        if not _PERIOD_RE.match(data["period"]):
-            return self._reject(422, "invalid_period", f"period {data['period']!r} is not YYYY-MM")
+        """Validate one journal as the ledger does, then create or dedupe it atomically."""
+        journal, refusal = self._journal(data)
+        if refusal is not None:
+            return self._refuse(refusal)
+        assert journal is not None
         with self._lock:
             existing = self._by_key.get(key)
             if existing is not None:
                 self._stats.duplicates_absorbed += 1
                 return _Reply(status=200, body={"ledger_id": existing, "duplicate": True})
             ledger_id = f"L{len(self._entries) + 1:06d}"
-            # Every field was checked above with the finance system's own error codes: built
-            # without validating it again (it ran once per posted line, under the ledger lock).
+            # The journal was validated just above: built without validating it again (under the lock).
             entry = LedgerEntry.model_construct(
-                ledger_id=ledger_id,
-                idempotency_key=key,
-                transaction_id=data["transaction_id"],
-                account=data["account"],
-                amount=Decimal(data["amount"]),
-                currency=data["currency"],
-                period=data["period"],
-                cost_centre=data["cost_centre"],
-                employee=data["employee"],
-                description=data["description"],
-                posted_at=datetime.now(UTC),
+                **dict(journal), ledger_id=ledger_id, idempotency_key=key, posted_at=datetime.now(UTC)
             )
             self._entries.append(entry)
             self._entry_by_key[key] = entry
             self._by_key[key] = ledger_id
             self._stats.posted += 1
+            self._stats.lines_posted += len(journal.lines)
             self._trip_outage()
         return _Reply(status=201, body={"ledger_id": ledger_id, "duplicate": False})
+
+    def _journal(self, data: Any) -> tuple[Journal | None, _Reply | None]:
+        """The journal of one entry, or the ledger's coded refusal of it (a 422, never recorded).
+
+        The codes are those of a Journal Import: EU02 unbalanced, EP01 closed period, EF04 an
+        account that is not a combination of the chart.
+        """
+        if not isinstance(data, dict):
+            return None, _refusal("invalid_request", "the entry must be a journal object")
+        amount = _wire_amount_problem(data.get("lines"))
+        if amount is not None:
+            return None, _refusal("invalid_amount", amount)
+        try:
+            journal = Journal.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+            unbalanced = next((e for e in errors if str(e["msg"]).startswith("Value error, unbalanced")), None)
+            if unbalanced is not None:
+                detail = str(unbalanced["msg"]).removeprefix("Value error, unbalanced: ")
+                return None, _refusal("unbalanced_journal", f"EU02 {detail}")
+            first = errors[0]
+            where = ".".join(str(part) for part in first["loc"]) or "journal"
+            code = "invalid_period" if first["loc"][:1] == ("period",) else "invalid_request"
+            return None, _refusal(code, f"{where}: {first['msg']}")
+        currencies = [code for code in journal.currencies if code not in CURRENCIES]
+        if currencies:
+            return None, _refusal("invalid_currency", f"currency {currencies[0]!r} not accepted")
+        if journal.period not in self.open_periods:
+            return None, _refusal("closed_period", f"EP01 period {journal.period} is closed")
+        for line in journal.lines:
+            problem = self.chart.problem_in_account(line.account)
+            if problem:
+                return None, _refusal("unknown_account", f"EF04 {problem}")
+        return journal, None
+
+
+def _wire_amount_problem(lines: Any) -> str | None:
+    """Why a debit or credit on the wire is not an amount the ledger takes (``None`` when all are)."""
+    if not isinstance(lines, list):
+        return None
+    for number, line in enumerate(lines):
+        for side in ("debit", "credit"):
+            raw = line.get(side) if isinstance(line, dict) else None
+            if raw is not None and not (isinstance(raw, str) and WIRE_AMOUNT.match(raw)):
+                return f"lines.{number}.{side}: {raw!r} is not an amount with exactly two decimals"
+    return None
+
+
+def _refusal(code: str, message: str) -> _Reply:
+    return _Reply(status=422, body={"error": code, "message": message})
 
 
 def _batch_request(body: bytes | None) -> list[tuple[str, Any]] | _Reply:

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
+from lambdas.journal import Period
+from lambdas.mapping import JournalRules
 from lambdas.models import (
     BatchSize,
     ChunkSize,
@@ -26,6 +28,7 @@ from lambdas.models import (
     ProcessSettings,
 )
 from orchestration.errors import USAGE, LedgerflowError
+from orchestration.spec.chart import Chart
 from orchestration.spec.resources import folder
 
 CONFIG_DIR = folder("config")
@@ -102,6 +105,7 @@ class ProcessOverrides(Model):
     max_batches_per_execution: MaxBatchesPerExecution | None = None
     retry_profile: str | None = None
     finance_ledger: FinanceLedger | None = None
+    journal: JournalRules = Field(description="how this process's HCM records become journals")
 
 
 class ProcessDefaults(Model):
@@ -116,7 +120,8 @@ class ProcessDefaults(Model):
 
     def merged(self, overrides: ProcessOverrides) -> ProcessDefaults:
         """These defaults with a process's overrides applied, validated again as a whole."""
-        return ProcessDefaults.model_validate(self.model_dump() | overrides.model_dump(exclude_none=True))
+        changed = overrides.model_dump(exclude_none=True, exclude={"journal"})
+        return ProcessDefaults.model_validate(self.model_dump() | changed)
 
 
 class FinanceConfig(Model):
@@ -125,7 +130,8 @@ class FinanceConfig(Model):
     )
     timeout_seconds: float = Field(gt=0, le=60)
     token_secret_name: str | None = Field(default=None, description="Secrets Manager name of the API token")
-    accounts: list[str] = Field(min_length=1, description="GL accounts the (simulated) finance system knows")
+    chart: Chart = Field(description="the finance system's chart of accounts: the segments of an account")
+    open_periods: list[Period] = Field(min_length=1, description="accounting periods the ledger accepts journals for")
 
 
 class Notifications(Model):
@@ -179,7 +185,8 @@ class EnvironmentConfig(Model):
                 raise ValueError(
                     f"alarms.processes.{name}: unknown process; known: {', '.join(sorted(self.processes))}"
                 )
-        for name in self.processes:
+        for name, process in self.processes.items():
+            self._check_rules(name, process.journal)
             profile = self.profile_name(name)
             if profile not in self.retry_profiles:
                 raise ValueError(
@@ -199,6 +206,14 @@ class EnvironmentConfig(Model):
                     "or batch_size, or raise chunk_size"
                 )
         return self
+
+    def _check_rules(self, process: str, rules: JournalRules) -> None:
+        """Every account template of a process's rules can give an account of the chart."""
+        for component, posting in rules.components.items():
+            for side, template in posting.accounts():
+                problem = self.finance.chart.problem_in_template(template)
+                if problem:
+                    raise ValueError(f"processes.{process}.journal.components.{component}.{side}: {problem}")
 
     def known_process(self, process: str) -> str:
         """``process`` if the config knows it; otherwise an error suggesting the closest name."""
@@ -239,7 +254,8 @@ class EnvironmentConfig(Model):
         resolved = self.resolved(process)
         pauses = max(1, math.ceil(resolved.max_pause_seconds / resolved.pause_interval_seconds))
         fields = resolved.model_dump(exclude={"max_pause_seconds"})
-        return ProcessSettings.model_validate({**fields, "process": process, "max_pauses": pauses})
+        journal = self.processes[process].journal
+        return ProcessSettings.model_validate({**fields, "process": process, "max_pauses": pauses, "journal": journal})
 
     def all_settings(self) -> dict[str, ProcessSettings]:
         return {name: self.process_settings(name) for name in self.processes}

@@ -28,6 +28,9 @@ def test_transient_errors_past_max_attempts_are_caught_and_recorded_as_failed(
     system.seed("payroll_journal", "always-throttled", 12)
     arn = system.engine.start_run("payroll_journal", "always-throttled")
     assert wait_for_execution(system.engine, arn)["status"] == "SUCCEEDED"
+    history = system.engine.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    failed_tasks = [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
+    assert failed_tasks == ["FinanceThrottled"] * (2 * 2), "2 chunks x (first try + 1 retry)"
     items = system.transactions("always-throttled")
     assert len(items) == 12
     for item in items:
@@ -35,9 +38,6 @@ def test_transient_errors_past_max_attempts_are_caught_and_recorded_as_failed(
         assert item["reason"].startswith("FinanceThrottled after 2 attempt(s)")
         assert int(item["attempts"]) == 2
     assert system.finance.ledger() == []
-    history = system.engine.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    failed_tasks = [e for e in history if e["type"] == "TaskFailed"]
-    assert len(failed_tasks) == 2 * 2, "2 chunks x (first try + 1 retry)"
 
 
 def test_transient_error_then_success_posts_once_and_counts_the_attempt(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from decimal import Decimal
 
 from typer.testing import CliRunner
 
@@ -13,6 +14,7 @@ from orchestration.run.report import ProcessProgress
 from orchestration.run.runner import run_local
 from orchestration.spec.config import HISTORY_LIMIT, worst_case_history_events
 from tests.fixtures.system import ConfigFactory, SystemFactory
+from tests.fixtures.waiting import wait_for_execution
 
 runner = CliRunner()
 
@@ -39,6 +41,31 @@ def test_cli_run_with_transient_faults_and_malformed_records_loses_nothing() -> 
         assert process["execution_status"][-1] == "SUCCEEDED"
 
 
+def test_cli_run_of_journals_rejects_unbalanced_and_closed_period_ones_and_its_trial_balance_balances() -> None:
+    result = runner.invoke(app, ["run", "--local", "--transactions", "300", "--faults", "malformed=0.3", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+
+    reasons: Counter[str] = Counter()
+    for process in report["processes"]:
+        reasons.update(process["rejection_reasons"])
+        assert process["ledger_lines"] == process["hcm_lines"] >= 2 * process["posted"]
+    assert {"unbalanced", "closed_period", "unknown_account", "unmapped component"} <= set(reasons)
+    assert report["posted"] + report["rejected"] == 300
+    assert report["lines"] == sum(process["hcm_lines"] for process in report["processes"])
+
+    balance = report["trial_balance"]
+    assert len(balance) > 10
+    for side in ("hcm", "ledger"):
+        debits = sum(Decimal(line[f"{side}_debit"]) for line in balance)
+        credits = sum(Decimal(line[f"{side}_credit"]) for line in balance)
+        assert debits == credits > 0, side
+    for line in balance:
+        assert (line["hcm_debit"], line["hcm_credit"]) == (line["ledger_debit"], line["ledger_credit"]), line
+    posted_debits = sum(Decimal(process["ledger_amount"]) for process in report["processes"])
+    assert sum(Decimal(line["ledger_debit"]) for line in balance) == posted_debits
+
+
 def test_each_malformed_record_is_rejected_with_a_reason_naming_the_defect(
     local_system: SystemFactory, make_config: ConfigFactory
 ) -> None:
@@ -48,23 +75,25 @@ def test_each_malformed_record_is_rejected_with_a_reason_naming_the_defect(
     seeded = system.seed(process, "malformed-run", 120, malformed_share=0.25)
     assert len(seeded.malformed) > 10
     arn = system.engine.start_run(process, "malformed-run")
-    from tests.fixtures.waiting import wait_for_execution
-
     assert wait_for_execution(system.engine, arn)["status"] == "SUCCEEDED"
     items = {item["transaction_id"]: item for item in system.transactions("malformed-run")}
     expected_words = {
-        "missing_field": "missing field",
-        "bad_currency": "currency",
-        "non_numeric_amount": "not a number",
-        "too_many_decimals": "more than 2 decimals",
-        "unknown_account": "unknown_account",
-        "bad_period": "period",
+        "missing_field": "malformed: missing field(s): ",
+        "bad_currency": "malformed: bad currency: ",
+        "non_numeric_amount": "malformed: bad amount: '12O.50' is not a number",
+        "too_many_decimals": "malformed: bad amount: '10.125' has more than 2 decimals",
+        "unknown_account": "finance: unknown_account: EF04 account ",
+        "bad_period": "malformed: bad period: ",
+        "unbalanced": "malformed: unbalanced: debits ",
+        "closed_period": "finance: closed_period: EP01 period 2026-10 is closed (HTTP 422)",
+        "unmapped_component": "malformed: unmapped component: 'unmapped_bonus'",
+        "mixed_currency": "malformed: mixed-currency journal: ",
     }
     for record in seeded.transactions:
         item = items[record["transaction_id"]]
         if record.get("malformed"):
             assert item["status"] == "rejected"
-            assert expected_words[record["malformed"]] in item["reason"]
+            assert item["reason"].startswith(expected_words[record["malformed"]]), record["malformed"]
         else:
             assert item["status"] == "posted"
             assert item["ledger_id"].startswith("L")

@@ -80,7 +80,34 @@ CONFIG_CASES: dict[str, tuple[Mutate, str]] = {
     "bool": (_set("retain_data", "maybe"), "retain_data"),
     "pattern string": (_set("region", "Mars"), "region"),
     "url": (_set("finance.base_url", "ftp:/nowhere"), "finance.base_url"),
-    "list": (_set("finance.accounts", []), "finance.accounts"),
+    "list": (_set("finance.open_periods", []), "finance.open_periods"),
+    "period": (_set("finance.open_periods", ["2026-13"]), "finance.open_periods.0"),
+    "chart segment": (_set("finance.chart.segments", []), "finance.chart.segments"),
+    "rule account not in the chart": (
+        _set("processes.payroll_journal.journal.components.gross_pay.debit", "{company}-9999-{cost_centre}"),
+        "processes.payroll_journal.journal.components.gross_pay.debit",
+    ),
+    "rule account of the wrong shape": (
+        _set("processes.expense_report.journal.components.meals.debit", "6210-{cost_centre}"),
+        "processes.expense_report.journal.components.meals.debit",
+    ),
+    "rule without a side": (
+        _set("processes.supplier_invoice.journal.components.tax", {"description": "tax"}),
+        "processes.supplier_invoice.journal.components.tax",
+    ),
+    "rule unknown key": (
+        _set("processes.supplier_invoice.journal.components.tax.debet", "{company}-1400-000"),
+        "processes.supplier_invoice.journal.components.tax.debet",
+    ),
+    "rules that never credit": (
+        _set("processes.expense_report.journal.components", {"meals": {"debit": "{company}-6210-{cost_centre}"}}),
+        "processes.expense_report.journal",
+    ),
+    "rules missing": (_drop("processes.expense_report.journal"), "processes.expense_report.journal"),
+    "rules without components": (
+        _set("processes.payroll_journal.journal.components", {}),
+        "processes.payroll_journal.journal.components",
+    ),
     "mapping": (_set("retry_profiles", ["standard"]), "retry_profiles"),
     "email": (_set("notifications.email", ["not-an-address"]), "notifications.email.0"),
     "unknown key": (_set("defaults.batch_sise", 10), "defaults.batch_sise"),

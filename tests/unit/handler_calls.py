@@ -11,8 +11,9 @@ from lambdas import (
     post_to_finance,
 )
 from lambdas.finance_client import FinanceClient, PostResult
-from lambdas.journal import JournalEntry
+from lambdas.journal import Journal
 from lambdas.models import PostOutcome
+from lambdas.settings import process_settings
 from lambdas.store import load_transactions
 from lambdas.transform import transform
 from orchestration.engine.lambda_runtime import LocalContext
@@ -22,7 +23,8 @@ from tests.fixtures.aws import Aws
 
 PROCESS = "expense_report"
 RUN_ID = "run-2026-11-a"
-UNKNOWN_ACCOUNT = "9999-UNKNOWN"
+UNKNOWN_COST_CENTRE = "XX999"
+"""A cost centre the local chart does not have: the journal's expense account is unknown to finance."""
 
 
 def run_state(**overrides: Any) -> dict[str, Any]:
@@ -43,10 +45,10 @@ def gates(aws: Aws) -> GateStore:
     return GateStore(aws.dynamodb, aws.gates_table, aws.audit_table)
 
 
-def lines_of(ids: list[str], run_id: str = RUN_ID) -> list[dict[str, Any]]:
-    """The journal lines PostToFinance builds from the stored rows, as JSON."""
-    entries, _ = transform(ids, load_transactions(run_id, ids))
-    return [line.model_dump(mode="json") for line in entries]
+def journals_of(ids: list[str], run_id: str = RUN_ID) -> list[Journal]:
+    """The journals PostToFinance builds from the stored rows."""
+    journals, _ = transform(ids, load_transactions(run_id, ids), process_settings(PROCESS))
+    return journals
 
 
 def post(context: LocalContext, ids: list[str], retry_count: int = 0) -> dict[str, Any]:
@@ -89,12 +91,10 @@ def caught(ids: list[str], failure: dict[str, str], **extra: Any) -> dict[str, A
 CRASH = {"Error": "Runtime.ExitError", "Cause": "Runtime exited with error: signal: killed"}
 
 
-def post_unrecorded(finance: FinanceSimulator, entries: list[dict[str, Any]]) -> dict[str, str]:
-    """Post lines under their real idempotency keys with no invocation reporting it: a lost answer."""
+def post_unrecorded(finance: FinanceSimulator, journals: list[Journal]) -> dict[str, str]:
+    """Post journals under their real idempotency keys with no invocation reporting it: a lost answer."""
     with FinanceClient(finance.url, timeout_seconds=2) as client:
-        answers = client.post_entries(
-            [(f"{PROCESS}:{line['transaction_id']}", JournalEntry(**line)) for line in entries]
-        )
+        answers = client.post_entries([(f"{PROCESS}:{journal.transaction_id}", journal) for journal in journals])
     ledger_ids = [answer.ledger_id for answer in answers if isinstance(answer, PostResult)]
-    assert len(ledger_ids) == len(entries)
-    return {line["transaction_id"]: ledger_id for line, ledger_id in zip(entries, ledger_ids, strict=True)}
+    assert len(ledger_ids) == len(journals)
+    return {journal.transaction_id: ledger_id for journal, ledger_id in zip(journals, ledger_ids, strict=True)}

@@ -209,3 +209,105 @@ def test_no_environment_given() -> None:
 def test_config_dir_is_the_project_config() -> None:
     assert config_path("local") == CONFIG_DIR / "local.yaml"
     assert config_path("local").is_file()
+
+
+# -- mapping rules and the chart of accounts ------------------------------------------------
+
+
+def rules_of(raw: dict[str, Any], process: str) -> dict[str, Any]:
+    rules: dict[str, Any] = raw["processes"][process]["journal"]
+    return rules
+
+
+@pytest.mark.parametrize(
+    ("template", "why"),
+    [
+        ("{company}-9999-{cost_centre}", "'{company}-9999-{cost_centre}': account '9999' is not in finance.chart"),
+        ("{company}-6000", "'{company}-6000' has 2 segment(s), the chart 3"),
+        (
+            "{company}-6000-CC{cost}",
+            "'{company}-6000-CC{cost}': cost_centre 'CC{cost}' is neither a value nor one {field}",
+        ),
+    ],
+)
+def test_an_account_template_the_chart_cannot_give_is_named_with_its_rule(
+    tmp_path: Path, local_raw: dict[str, Any], template: str, why: str
+) -> None:
+    def mutate(raw: dict[str, Any]) -> None:
+        rules_of(raw, "payroll_journal")["components"]["gross_pay"]["debit"] = template
+
+    message = config_error(write_variant(tmp_path, local_raw, mutate))
+    assert f"processes.payroll_journal.journal.components.gross_pay.debit: {why}" in message
+
+
+def test_a_posting_needs_a_side(tmp_path: Path, local_raw: dict[str, Any]) -> None:
+    def mutate(raw: dict[str, Any]) -> None:
+        rules_of(raw, "supplier_invoice")["components"]["tax"] = {"description": "tax"}
+
+    message = config_error(write_variant(tmp_path, local_raw, mutate))
+    assert "processes.supplier_invoice.journal.components.tax" in message
+    assert "a posting needs a debit account, a credit account, or both" in message
+
+
+def test_rules_that_never_credit_could_only_give_unbalanced_journals(tmp_path: Path, local_raw: dict[str, Any]) -> None:
+    def mutate(raw: dict[str, Any]) -> None:
+        rules_of(raw, "expense_report")["components"] = {"meals": {"debit": "{company}-6210-{cost_centre}"}}
+
+    message = config_error(write_variant(tmp_path, local_raw, mutate))
+    assert "processes.expense_report.journal" in message
+    assert "no component posts a credit: every journal would be unbalanced" in message
+
+
+def test_every_process_needs_its_rules(tmp_path: Path, local_raw: dict[str, Any]) -> None:
+    message = config_error(
+        write_variant(tmp_path, local_raw, lambda raw: raw["processes"]["expense_report"].pop("journal"))
+    )
+    assert "processes.expense_report.journal" in message
+
+
+def test_a_new_process_is_configuration_only(tmp_path: Path, local_raw: dict[str, Any]) -> None:
+    def mutate(raw: dict[str, Any]) -> None:
+        raw["processes"]["mileage_claim"] = {
+            "finance_ledger": "EXPENSES",
+            "journal": {
+                "source": "HCM Expenses",
+                "category": "Mileage",
+                "components": {
+                    "mileage": {"debit": "{company}-6200-{cost_centre}"},
+                    "reimbursement": {"credit": "{company}-2300-000"},
+                },
+            },
+        }
+
+    config = load_config(path=write_variant(tmp_path, local_raw, mutate))
+    settings = config.process_settings("mileage_claim")
+    assert settings.journal.description == "{process} {period}"
+    assert list(settings.journal.components) == ["mileage", "reimbursement"]
+
+
+@pytest.mark.parametrize(
+    ("chart", "field", "why"),
+    [
+        ({"summary_segment": "natural"}, "finance.chart", "summary_segment: 'natural' is not a segment"),
+        ({"separator": "--"}, "finance.chart.separator", "at most 1 character"),
+        ({"segments": []}, "finance.chart.segments", "at least 1 item"),
+    ],
+)
+def test_a_chart_of_accounts_that_cannot_be_read_is_named(
+    tmp_path: Path, local_raw: dict[str, Any], chart: dict[str, Any], field: str, why: str
+) -> None:
+    message = config_error(write_variant(tmp_path, local_raw, lambda raw: raw["finance"]["chart"].update(chart)))
+    assert field in message and why in message
+
+
+def test_a_segment_value_holding_the_separator_is_named(tmp_path: Path, local_raw: dict[str, Any]) -> None:
+    def mutate(raw: dict[str, Any]) -> None:
+        raw["finance"]["chart"]["segments"][2]["values"]["CC-9"] = "Dashed"
+
+    message = config_error(write_variant(tmp_path, local_raw, mutate))
+    assert "segments.cost_centre: value 'CC-9' is empty or holds the separator" in message
+
+
+def test_open_periods_are_accounting_periods(tmp_path: Path, local_raw: dict[str, Any]) -> None:
+    message = config_error(write_variant(tmp_path, local_raw, lambda raw: raw["finance"].update(open_periods=["Nov"])))
+    assert "finance.open_periods.0" in message

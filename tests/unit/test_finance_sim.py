@@ -29,13 +29,15 @@ from lambdas.finance_client import (
     FinanceThrottled,
     FinanceTimeout,
     FinanceUnavailable,
-    JournalEntry,
     LedgerRecord,
     PostResult,
 )
+from lambdas.journal import Journal
 from orchestration.sim.finance import FinanceFaults, FinanceSimulator
+from orchestration.spec.config import load_config
 
-ACCOUNTS = ("6000-SALARIES", "6100-BENEFITS", "2100-PAYROLL-LIABILITY")
+FINANCE = load_config("local").finance
+"""The shipped local ledger: company-account-cost_centre accounts, periods 2026-11 and 2026-12 open."""
 
 SimFactory = Callable[..., FinanceSimulator]
 ClientFactory = Callable[..., FinanceClient]
@@ -47,7 +49,7 @@ def make_sim() -> Iterator[SimFactory]:
     sims: list[FinanceSimulator] = []
 
     def _make(faults: FinanceFaults | None = None, token: str | None = None) -> FinanceSimulator:
-        sim = FinanceSimulator(ACCOUNTS, faults=faults, token=token)
+        sim = FinanceSimulator.for_config(FINANCE, faults=faults, token=token)
         sim.start()
         sims.append(sim)
         return sim
@@ -79,25 +81,48 @@ def raw() -> Iterator[urllib3.PoolManager]:
     pool.clear()
 
 
-def entry(tx: str = "TX-1", **overrides: Any) -> JournalEntry:
-    fields: dict[str, Any] = {
-        "transaction_id": tx,
-        "account": "6000-SALARIES",
-        "amount": "1234.50",
-        "currency": "USD",
-        "period": "2025-01",
-        "cost_centre": "CC-100",
-        "employee": "E-42",
-        "description": "January salary",
-    } | overrides
-    return JournalEntry(**fields)
+def entry(
+    tx: str = "TX-1",
+    *,
+    amount: str = "1234.50",
+    credit: str | None = None,
+    debit_account: str = "100-6000-CC100",
+    currency: str = "USD",
+    **header: Any,
+) -> Journal:
+    """A payroll journal: gross pay debited to salaries, credited to payroll payable."""
+    return Journal.model_validate(
+        {
+            "transaction_id": tx,
+            "ledger": "PAYROLL",
+            "source": "HCM Payroll",
+            "category": "Payroll",
+            "period": "2026-11",
+            "accounting_date": "2026-11-30",
+            "description": "Payroll 2026-11 E42",
+            "lines": [
+                line(debit_account, debit=amount, currency=currency),
+                line("100-2200-000", credit=credit or amount, currency=currency),
+            ],
+        }
+        | header
+    )
+
+
+def line(account: str, *, currency: str = "USD", **side: Any) -> dict[str, Any]:
+    return {"account": account, "currency": currency, "description": "gross pay", "source_ref": "gross_pay", **side}
 
 
 def wire(**overrides: Any) -> dict[str, Any]:
+    """The journal as JSON, header fields replaced by ``overrides``."""
     return entry().model_dump(mode="json") | overrides
 
 
-def post_one(client: FinanceClient, journal: JournalEntry, idempotency_key: str) -> PostResult:
+def wire_lines(*lines: dict[str, Any]) -> dict[str, Any]:
+    return wire(lines=list(lines))
+
+
+def post_one(client: FinanceClient, journal: Journal, idempotency_key: str) -> PostResult:
     """A batch of one, its answer as a single post would give it (a refusal raised)."""
     [answer] = client.post_entries([(idempotency_key, journal)])
     if isinstance(answer, FinanceRejected):
@@ -136,7 +161,8 @@ def test_post_then_same_key_is_deduplicated(make_sim: SimFactory, make_client: C
     [stored] = sim.ledger()
     assert stored.ledger_id == "L000001"
     assert stored.idempotency_key == "run-1:TX-1"
-    assert stored.amount == Decimal("1234.50")
+    assert stored.lines == entry().lines, "the ledger stores the journal with its lines"
+    assert (stored.total_debit, stored.total_credit) == (Decimal("1234.50"), Decimal("1234.50"))
     stats = sim.stats()
     assert (stats.posted, stats.duplicates_absorbed, stats.requests) == (1, 1, 2)
 
@@ -151,15 +177,39 @@ def test_distinct_keys_get_sequential_ledger_ids(make_sim: SimFactory, make_clie
 
 def test_amount_is_sent_with_exactly_two_decimals(make_sim: SimFactory, make_client: ClientFactory) -> None:
     sim = make_sim()
-    post_one(make_client(sim), entry(amount=Decimal("7.5")), idempotency_key="k")
-    assert entry(amount=Decimal("7.5")).model_dump(mode="json")["amount"] == "7.50"
-    assert sim.ledger()[0].amount == Decimal("7.50")
+    post_one(make_client(sim), entry(amount="7.5"), idempotency_key="k")
+    sent = entry(amount="7.5").model_dump(mode="json")["lines"]
+    assert [(sent_line["debit"], sent_line["credit"]) for sent_line in sent] == [("7.50", None), (None, "7.50")]
+    assert sim.ledger()[0].total_debit == Decimal("7.50")
 
 
-def test_client_model_refuses_malformed_entries() -> None:
-    for bad in ({"amount": "1.234"}, {"currency": "usd"}, {"period": "2025-13"}, {"bogus": 1}):
-        with pytest.raises(ValidationError):
-            entry(**bad)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"amount": "1.234"},
+        {"amount": "-5.00"},
+        {"amount": "0"},
+        {"currency": "usd"},
+        {"period": "2025-13"},
+        {"accounting_date": "2026-11-31"},
+        {"lines": []},
+        {"bogus": 1},
+    ],
+)
+def test_the_journal_model_refuses_malformed_journals(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        entry(**bad)
+
+
+def test_the_journal_model_refuses_an_unbalanced_journal_naming_both_totals() -> None:
+    with pytest.raises(ValidationError, match=r"unbalanced: debits 1,250\.00 != credits 1,249\.99 USD"):
+        entry(amount="1250.00", credit="1249.99")
+
+
+def test_a_line_is_a_debit_or_a_credit_never_both_never_neither() -> None:
+    for sides in ({"debit": "1.00", "credit": "1.00"}, {}):
+        with pytest.raises(ValidationError, match="a debit or a credit, exactly one"):
+            Journal.model_validate(wire_lines(line("100-6000-CC100", **sides), line("100-2200-000", credit="1.00")))
 
 
 def test_health_and_listing(make_sim: SimFactory, make_client: ClientFactory, raw: urllib3.PoolManager) -> None:
@@ -187,15 +237,35 @@ def test_keep_alive_reuses_one_connection(make_sim: SimFactory, make_client: Cli
 # -- permanent rejections ---------------------------------------------------------
 
 
-def test_unknown_account_is_rejected_and_not_recorded(make_sim: SimFactory, make_client: ClientFactory) -> None:
+def test_unknown_account_is_refused_with_ef04_and_not_recorded(
+    make_sim: SimFactory, make_client: ClientFactory
+) -> None:
     sim = make_sim()
     with pytest.raises(FinanceRejected) as err:
-        post_one(make_client(sim), entry(account="9999-NOPE"), idempotency_key="k")
-    assert err.value.code == "unknown_account"
-    assert err.value.status == 422
-    assert "9999-NOPE" in err.value.reason
+        post_one(make_client(sim), entry(debit_account="100-6000-XX999"), idempotency_key="k")
+    assert (err.value.code, err.value.status) == ("unknown_account", 422)
+    assert err.value.reason == "EF04 account '100-6000-XX999': cost_centre 'XX999' is not in the chart"
     assert sim.ledger() == []
     assert sim.stats().rejected == 1
+
+
+def test_an_account_of_the_wrong_shape_is_unknown(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim()
+    with pytest.raises(FinanceRejected) as err:
+        post_one(make_client(sim), entry(debit_account="6000-SALARIES"), idempotency_key="k")
+    assert err.value.code == "unknown_account"
+    assert "has 2 segment(s), the chart 3" in err.value.reason
+
+
+def test_a_closed_period_is_refused_with_ep01(make_sim: SimFactory, make_client: ClientFactory) -> None:
+    sim = make_sim()
+    with pytest.raises(FinanceRejected) as err:
+        post_one(make_client(sim), entry(period="2026-10", accounting_date="2026-10-31"), idempotency_key="k")
+    assert (err.value.code, err.value.reason) == ("closed_period", "EP01 period 2026-10 is closed")
+    assert post_one(make_client(sim), entry(period="2026-12"), idempotency_key="k").duplicate is False, (
+        "a refused journal leaves its key free, and the next open period is accepted"
+    )
+    assert [e.period for e in sim.ledger()] == ["2026-12"]
 
 
 def test_unaccepted_currency_is_rejected(make_sim: SimFactory, make_client: ClientFactory) -> None:
@@ -206,24 +276,61 @@ def test_unaccepted_currency_is_rejected(make_sim: SimFactory, make_client: Clie
 
 
 @pytest.mark.parametrize(
-    ("body", "status", "code"),
+    ("body", "code", "message"),
     [
-        (wire(amount="12.5"), 422, "invalid_amount"),
-        (wire(amount="1.234"), 422, "invalid_amount"),
-        (wire(amount=12.5), 422, "invalid_amount"),
-        (wire(currency="XYZ"), 422, "invalid_currency"),
-        (wire(period="2025-13"), 422, "invalid_period"),
-        (wire(period="25-01"), 422, "invalid_period"),
+        (
+            wire_lines(line("100-6000-CC100", debit="12.5"), line("100-2200-000", credit="12.50")),
+            "invalid_amount",
+            "lines.0.debit: '12.5'",
+        ),
+        (
+            wire_lines(line("100-6000-CC100", debit="1.00"), line("100-2200-000", credit="1.234")),
+            "invalid_amount",
+            "lines.1.credit",
+        ),
+        (
+            wire_lines(line("100-6000-CC100", debit=12.5), line("100-2200-000", credit="12.50")),
+            "invalid_amount",
+            "12.5",
+        ),
+        (
+            wire_lines(line("100-6000-CC100", debit="10.00"), line("100-2200-000", credit="9.99")),
+            "unbalanced_journal",
+            "EU02 debits 10.00 != credits 9.99 USD",
+        ),
+        (wire_lines(line("100-6000-CC100", debit="10.00")), "invalid_request", "lines"),
+        (
+            wire_lines(line("100-6000-CC100", debit="1.00", credit="1.00"), line("100-2200-000", credit="1.00")),
+            "invalid_request",
+            "exactly one",
+        ),
+        (wire(period="2025-13"), "invalid_period", "period"),
+        (wire(period="25-01"), "invalid_period", "period"),
+        (wire(period="2026-10"), "closed_period", "EP01 period 2026-10 is closed"),
+        (
+            wire_lines(
+                line("100-6000-CC100", debit="1.00", currency="XYZ"),
+                line("100-2200-000", credit="1.00", currency="XYZ"),
+            ),
+            "invalid_currency",
+            "XYZ",
+        ),
+        (
+            wire_lines(line("300-6000-CC100", debit="1.00"), line("100-2200-000", credit="1.00")),
+            "unknown_account",
+            "EF04",
+        ),
     ],
 )
 def test_server_side_validation(
-    make_sim: SimFactory, raw: urllib3.PoolManager, body: dict[str, Any], status: int, code: str
+    make_sim: SimFactory, raw: urllib3.PoolManager, body: dict[str, Any], code: str, message: str
 ) -> None:
     sim = make_sim()
     resp = raw.request("POST", f"{sim.url}/journal-entries/batch", json=batch_body(body))
     assert resp.status == 200
     [result] = json.loads(resp.data)["results"]
-    assert (result["idempotency_key"], result["status"], result["error"]) == ("k0", status, code)
+    assert (result["idempotency_key"], result["status"], result["error"]) == ("k0", 422, code)
+    assert message in result["message"]
     assert sim.ledger() == []
 
 
@@ -233,7 +340,7 @@ def test_each_entry_of_a_batch_gets_its_own_answer(make_sim: SimFactory, make_cl
     post_one(client, entry("TX-0"), "k0")
 
     answers = client.post_entries(
-        [("k0", entry("TX-0")), ("k1", entry("TX-1", account="9999-NOPE")), ("k2", entry("TX-2"))]
+        [("k0", entry("TX-0")), ("k1", entry("TX-1", debit_account="100-6000-XX999")), ("k2", entry("TX-2"))]
     )
 
     assert answers[0] == PostResult(ledger_id="L000001", duplicate=True)

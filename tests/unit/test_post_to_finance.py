@@ -21,10 +21,10 @@ from tests.fixtures.aws import Aws
 from tests.unit.handler_calls import (
     PROCESS,
     RUN_ID,
-    UNKNOWN_ACCOUNT,
+    UNKNOWN_COST_CENTRE,
     caught,
     failure_from,
-    lines_of,
+    journals_of,
     post,
     post_expecting_error,
     post_unrecorded,
@@ -33,39 +33,44 @@ from tests.unit.handler_calls import (
 )
 
 
-def test_post_to_finance_posts_every_line_and_records_it(
+def test_post_to_finance_posts_every_journal_and_records_it(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
     ids = seeded_ids(aws, 5)
-    lines = lines_of(ids)
+    journals = journals_of(ids)
 
     assert post(context, ids) == {"posted": 5, "rejected": 0, "failed": 0}
 
     ledger = {entry.transaction_id: entry for entry in finance.ledger()}
     assert set(ledger) == set(ids)
     assert finance.stats().requests == 1, "the whole chunk in one request"
-    for line in lines:
-        booked = ledger[line["transaction_id"]]
-        assert booked.amount == Decimal(line["amount"])
-        assert booked.account == line["account"]
-        assert booked.idempotency_key == f"{PROCESS}:{line['transaction_id']}"
-        row = aws.transaction(RUN_ID, line["transaction_id"])
+    assert finance.stats().lines_posted == sum(len(journal.lines) for journal in journals)
+    for journal in journals:
+        booked = ledger[journal.transaction_id]
+        assert booked.lines == journal.lines
+        assert booked.total_debit == booked.total_credit > Decimal(0)
+        assert (booked.ledger, booked.source, booked.period) == ("EXPENSES", "HCM Expenses", "2026-11")
+        assert booked.idempotency_key == f"{PROCESS}:{journal.transaction_id}"
+        row = aws.transaction(RUN_ID, journal.transaction_id)
         assert (row["status"], row["ledger_id"], row["attempts"]) == ("posted", booked.ledger_id, 1)
 
 
-def test_post_to_finance_records_malformed_and_refused_lines_rejected_with_their_attempts(
+def test_post_to_finance_records_malformed_and_refused_journals_rejected_with_their_attempts(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
     ids = seeded_ids(aws, 4)
     set_field(aws, ids[0], "currency", "XXQ")
-    set_field(aws, ids[1], "gl_account", UNKNOWN_ACCOUNT)
+    set_field(aws, ids[1], "cost_centre", UNKNOWN_COST_CENTRE)
 
     assert post(context, ids, retry_count=1) == {"posted": 2, "rejected": 2, "failed": 0}
 
     malformed, unknown = aws.transaction(RUN_ID, ids[0]), aws.transaction(RUN_ID, ids[1])
     assert malformed["status"] == "rejected" and "currency" in malformed["reason"]
     assert malformed["attempts"] == 0, "never sent to finance"
-    assert unknown["status"] == "rejected" and "unknown_account" in unknown["reason"]
+    assert unknown["status"] == "rejected"
+    company = aws.transaction(RUN_ID, ids[1])["company"]
+    assert unknown["reason"].startswith(f"finance: unknown_account: EF04 account '{company}-62")
+    assert unknown["reason"].endswith("cost_centre 'XX999' is not in the chart (HTTP 422)")
     assert unknown["attempts"] == 2
     ledger = {e.transaction_id: e.ledger_id for e in finance.ledger()}
     assert set(ledger) == set(ids[2:])
@@ -91,7 +96,7 @@ def test_post_to_finance_writes_a_posted_row_whole_keeping_the_hcm_fields_and_dr
         assert row == expected | {"status": "posted", "attempts": 1, "ledger_id": ledger[tid]}
 
 
-def test_post_to_finance_posts_only_the_lines_still_pending(
+def test_post_to_finance_posts_only_the_journals_still_pending(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
     ids = seeded_ids(aws, 4)
@@ -109,7 +114,7 @@ def test_post_to_finance_posts_only_the_lines_still_pending(
 def test_post_to_finance_answers_a_repeated_chunk_from_the_idempotency_store(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
-    """The same lines pending again (a duplicate delivery read them before the first post was
+    """The same transactions pending again (a duplicate delivery read them before the first post was
     recorded): the chunk's idempotency record answers, with no request to finance."""
     ids = seeded_ids(aws, 4)
     post(context, ids)
@@ -148,7 +153,7 @@ def test_post_to_finance_throttled_raises_with_the_outcome_writes_nothing_then_t
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
     ids = seeded_ids(aws, 5)
-    early = post_unrecorded(finance, lines_of(ids[:2]))
+    early = post_unrecorded(finance, journals_of(ids[:2]))
     finance.faults = FinanceFaults(throttle_rate=1.0)
 
     error, outcome = post_expecting_error(context, ids, retry_count=0)
@@ -179,7 +184,7 @@ def test_post_to_finance_that_cannot_record_raises_the_outcome_for_the_catch_pat
     the outcome, a retry is answered by the idempotency record, and RecordResult records the
     outcome as it was (refusals rejected with their reason, no lookups at finance)."""
     ids = seeded_ids(aws, 3)
-    set_field(aws, ids[1], "gl_account", UNKNOWN_ACCOUNT)
+    set_field(aws, ids[1], "cost_centre", UNKNOWN_COST_CENTRE)
     make_api_call = BaseClient._make_api_call  # type: ignore[attr-defined]  # botocore's dispatch of every client
 
     def throttled_writes(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
@@ -230,7 +235,7 @@ def test_the_outcome_metrics_the_alarms_watch_carry_the_process(
     """``<process>-transactions-rejected`` and ``-failed`` watch these metrics with the process dimension."""
     ids = seeded_ids(aws, 4)
     set_field(aws, ids[0], "currency", "XXQ")
-    set_field(aws, ids[1], "gl_account", UNKNOWN_ACCOUNT)
+    set_field(aws, ids[1], "cost_centre", UNKNOWN_COST_CENTRE)
     documents: list[dict[str, Any]] = []
     with isolated_metrics(metrics, documents.append):
         post(context, ids[:3])

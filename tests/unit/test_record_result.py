@@ -1,4 +1,4 @@
-"""RecordResult: the Catch path records every line a failed post left open (moto, the finance simulator)."""
+"""RecordResult: the Catch path records every transaction a failed post left open (moto, the finance simulator)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tests.unit.handler_calls import (
     RUN_ID,
     caught,
     failure_from,
-    lines_of,
+    journals_of,
     post,
     post_expecting_error,
     post_unrecorded,
@@ -28,7 +28,7 @@ from tests.unit.handler_calls import (
 )
 
 
-def test_record_result_records_every_open_line_failed_with_reason_and_attempts(
+def test_record_result_records_every_open_transaction_failed_with_reason_and_attempts(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
     ids = seeded_ids(aws, 5)
@@ -54,7 +54,7 @@ def test_record_result_records_every_open_line_failed_with_reason_and_attempts(
         assert "database_overloaded" in row["reason"]
 
 
-def test_record_result_leaves_lines_already_recorded_as_they_are(
+def test_record_result_leaves_transactions_already_recorded_as_they_are(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
     ids = seeded_ids(aws, 3)
@@ -87,7 +87,7 @@ def test_record_result_leaves_lines_already_recorded_as_they_are(
 
 
 def test_a_failed_outcome_never_overwrites_a_posted_transaction(aws: Aws, context: LocalContext) -> None:
-    """Between RecordResult's read and its write another delivery may post the line: the failed
+    """Between RecordResult's read and its write another delivery may post the transaction: the failed
     outcome's write is conditional, so the posted row stands."""
     ids = seeded_ids(aws, 1)
     aws.set_status(RUN_ID, ids[0], TransactionStatus.POSTED)
@@ -102,7 +102,7 @@ def test_record_result_confirms_lost_answers_at_finance_before_recording_failed(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
     ids = seeded_ids(aws, 4)
-    landed = post_unrecorded(finance, lines_of(ids[:2]))
+    landed = post_unrecorded(finance, journals_of(ids[:2]))
 
     counts = record_result.handler(caught(ids, CRASH), context)
 
@@ -124,7 +124,7 @@ def test_record_result_raises_when_finance_cannot_confirm_and_writes_nothing(
 ) -> None:
     ids = seeded_ids(aws, 3)
     set_field(aws, ids[2], "currency", "XXQ")
-    post_unrecorded(finance, lines_of(ids[:1]))
+    post_unrecorded(finance, journals_of(ids[:1]))
     finance.set_outage(True)
 
     with pytest.raises(FinanceOverloaded):

@@ -18,7 +18,7 @@ from tests.unit.handler_calls import (
     PROCESS,
     RUN_ID,
     caught,
-    lines_of,
+    journals_of,
     post_unrecorded,
     run_state,
     seeded_ids,
@@ -61,13 +61,13 @@ def test_summarize_counts_and_closes_the_run(aws: Aws, context: LocalContext) ->
     assert aws.run(RUN_ID)["pending"] == 0
 
 
-def test_summarize_turns_failed_lines_the_ledger_holds_into_posted(
+def test_summarize_turns_failed_transactions_the_ledger_holds_into_posted(
     aws: Aws, context: LocalContext, finance: FinanceSimulator
 ) -> None:
     ids = seeded_ids(aws, 3)
-    lines = lines_of(ids)
+    journals = journals_of(ids)
     record_result.handler(caught(ids, CRASH, unconfirmed={"Error": "FinanceOverloaded", "Cause": "outage"}), context)
-    landed = post_unrecorded(finance, lines[:1])
+    landed = post_unrecorded(finance, journals[:1])
 
     summary = summarize.handler(run_state(), context)
 

@@ -1,241 +1,350 @@
-"""PostToFinance's first step: HCM records into journal lines, malformed ones rejected naming the field."""
+"""PostToFinance's first step: HCM records into balanced journals by the shipped mapping rules.
+
+The expected journals are computed by hand from ``config/local.yaml``'s rules, so a change to the
+mapping (or to the rules) that moves an amount to another account fails here.
+"""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from lambdas import transform
-from lambdas.finance_client import JournalEntry
-from lambdas.models import TransactionStatus
+from lambdas.journal import Journal
+from lambdas.mapping import MalformedRecord
+from lambdas.models import ProcessSettings, TransactionStatus
 from lambdas.store import load_transactions
-from lambdas.transform import MalformedRecord, to_journal_entry
-from orchestration.sim.hcm import MALFORMED_KINDS, make_transactions
+from lambdas.transform import to_journal, transform
+from orchestration.sim.finance import FinanceSimulator
+from orchestration.sim.hcm import MALFORMED_KINDS, HcmGenerator
+from orchestration.spec.config import load_config
 from tests.fixtures.aws import Aws
 
-PROCESS = "payroll_journal"
 RUN_ID = "run-transform"
-ACCOUNTS = ["6000-SALARIES", "6010-BONUS"]
+CONFIG = load_config("local")
 
 
-def record(**overrides: Any) -> dict[str, Any]:
+def settings(process: str) -> ProcessSettings:
+    return CONFIG.process_settings(process)
+
+
+def record(process: str, lines: list[tuple[str, str]], **header: Any) -> dict[str, Any]:
+    """An HCM record of ``process``: its header and ``(component, amount)`` lines."""
     base: dict[str, Any] = {
         "run_id": RUN_ID,
         "transaction_id": "t-1",
-        "process": PROCESS,
+        "process": process,
+        "company": "100",
+        "cost_centre": "CC300",
         "employee": "E12345",
-        "cost_centre": "CC-100",
-        "gl_account": "6000-SALARIES",
-        "amount": "1500.00",
-        "currency": "USD",
+        "report": "ER-2211",
+        "invoice": "INV-9041",
+        "supplier": "SUP-Acme",
         "period": "2026-11",
-        "description": "salary",
+        "currency": "USD",
         "status": "pending",
+        "lines": [{"component": component, "amount": amount} for component, amount in lines],
     }
-    base.update(overrides)
+    base.update(header)
     return {k: v for k, v in base.items() if v is not None}
 
 
-def rejection(**overrides: Any) -> str:
-    with pytest.raises(MalformedRecord) as raised:
-        to_journal_entry(record(**overrides))
-    return str(raised.value)
+def lines_of(journal: Journal) -> list[tuple[str, str | None, str | None, str]]:
+    """``(account, debit, credit, source_ref)`` of each line, as the ledger receives them."""
+    return [
+        (line["account"], line["debit"], line["credit"], line["source_ref"])
+        for line in journal.model_dump(mode="json")["lines"]
+    ]
 
 
-def transform_ids(ids: list[str]) -> dict[str, Any]:
-    """PostToFinance's first step on the rows stored in (moto) DynamoDB, as JSON."""
-    entries, rejected = transform.transform(ids, load_transactions(RUN_ID, ids))
-    return {
-        "entries": [line.model_dump(mode="json") for line in entries],
-        "rejected": [r.model_dump() for r in rejected],
+PAYROLL = [("gross_pay", "5000.00"), ("net_pay", "3900.00"), ("employee_tax", "1100.00"), ("employer_tax", "382.50")]
+
+
+# -- the shipped rules, per process ------------------------------------------------------
+
+
+def test_payroll_debits_gross_pay_and_credits_tax_withheld_and_net_pay_with_employer_tax_on_both_sides() -> None:
+    journal = to_journal(record("payroll_journal", PAYROLL), settings("payroll_journal"))
+
+    assert journal.model_dump(mode="json", exclude={"lines"}) == {
+        "transaction_id": "t-1",
+        "ledger": "PAYROLL",
+        "source": "HCM Payroll",
+        "category": "Payroll",
+        "period": "2026-11",
+        "accounting_date": "2026-11-30",
+        "description": "Payroll 2026-11 E12345",
     }
+    assert lines_of(journal) == [
+        ("100-6000-CC300", "5000.00", None, "gross_pay/1"),
+        ("100-2200-000", None, "3900.00", "net_pay/2"),
+        ("100-2100-000", None, "1100.00", "employee_tax/3"),
+        ("100-6100-CC300", "382.50", None, "employer_tax/4"),
+        ("100-2110-000", None, "382.50", "employer_tax/4"),
+    ]
+    assert [line.description for line in journal.lines] == [
+        "Gross pay E12345",
+        "Net pay E12345",
+        "Tax withheld E12345",
+        "Employer tax E12345",
+        "Employer tax E12345",
+    ]
+    assert journal.total_debit == journal.total_credit == Decimal("5382.50")
+    assert {line.currency for line in journal.lines} == {"USD"}
 
 
-# -- to_journal_entry ----------------------------------------------------------
+def test_an_expense_report_debits_each_item_and_credits_the_employee_payable() -> None:
+    items = [("travel", "412.30"), ("meals", "58.20"), ("lodging", "389.00"), ("meals", "21.75")]
+    journal = to_journal(
+        record(
+            "expense_report", [*items, ("reimbursement", "881.25")], company="200", cost_centre="CC200", currency="EUR"
+        ),
+        settings("expense_report"),
+    )
+
+    assert (journal.ledger, journal.source, journal.category) == ("EXPENSES", "HCM Expenses", "Employee expenses")
+    assert journal.description == "Expense report ER-2211 E12345"
+    assert lines_of(journal) == [
+        ("200-6200-CC200", "412.30", None, "travel/1"),
+        ("200-6210-CC200", "58.20", None, "meals/2"),
+        ("200-6220-CC200", "389.00", None, "lodging/3"),
+        ("200-6210-CC200", "21.75", None, "meals/4"),
+        ("200-2300-000", None, "881.25", "reimbursement/5"),
+    ]
+    assert journal.currencies == ["EUR"]
+
+
+def test_a_supplier_invoice_debits_expense_asset_and_tax_lines_and_credits_accounts_payable() -> None:
+    lines = [("services", "1200.00"), ("software", "99.99"), ("equipment", "2300.00"), ("tax", "719.99")]
+    journal = to_journal(
+        record("supplier_invoice", [*lines, ("payable", "4319.98")], accounting_date="2026-11-14"),
+        settings("supplier_invoice"),
+    )
+
+    assert (journal.ledger, journal.category, journal.description) == (
+        "PAYABLES",
+        "Purchase invoices",
+        "Invoice INV-9041 SUP-Acme",
+    )
+    assert journal.accounting_date == date(2026, 11, 14), "the record's own accounting date wins"
+    assert lines_of(journal) == [
+        ("100-6300-CC300", "1200.00", None, "services/1"),
+        ("100-6310-CC300", "99.99", None, "software/2"),
+        ("100-1500-000", "2300.00", None, "equipment/3"),
+        ("100-1400-000", "719.99", None, "tax/4"),
+        ("100-2000-000", None, "4319.98", "payable/5"),
+    ]
+
+
+def test_the_accounting_date_defaults_to_the_last_day_of_the_period() -> None:
+    for period, last_day in (("2026-12", date(2026, 12, 31)), ("2028-02", date(2028, 2, 29))):
+        journal = to_journal(record("payroll_journal", PAYROLL, period=period), settings("payroll_journal"))
+        assert journal.accounting_date == last_day
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [
-        ("120.5", "120.50"),
-        ("7", "7.00"),
-        (7, "7.00"),
-        (Decimal("0.1"), "0.10"),
-        ("-15.20", "-15.20"),
-        ("1E+3", "1000.00"),
-        ("999999999.99", "999999999.99"),
-    ],
+    [("120.5", "120.50"), ("7", "7.00"), (7, "7.00"), (Decimal("0.1"), "0.10"), ("1E+3", "1000.00")],
 )
-def test_amount_has_exactly_two_decimals(raw: Any, expected: str) -> None:
-    line = to_journal_entry(record(amount=raw))
-    assert line.amount == Decimal(expected)
-    assert str(line.amount) == expected
-    assert line.model_dump(mode="json")["amount"] == expected
+def test_amounts_are_posted_with_exactly_two_decimals(raw: Any, expected: str) -> None:
+    journal = to_journal(
+        record("expense_report", [("meals", raw), ("reimbursement", expected)]), settings("expense_report")
+    )
+    assert [line["debit"] or line["credit"] for line in journal.model_dump(mode="json")["lines"]] == [expected] * 2
 
 
-def test_journal_line_fields_map_from_the_hcm_record() -> None:
-    line = to_journal_entry(record())
-    assert line.model_dump(mode="json") == {
-        "transaction_id": "t-1",
-        "account": "6000-SALARIES",
-        "amount": "1500.00",
-        "currency": "USD",
-        "period": "2026-11",
-        "cost_centre": "CC-100",
-        "employee": "E12345",
-        "description": "salary",
-    }
+def test_a_new_process_needs_rules_only() -> None:
+    """Changing an account is configuration: the same record lands on the account the rules name."""
+    rules = settings("expense_report").journal.model_copy(deep=True)
+    rules.components["meals"] = rules.components["meals"].model_copy(update={"debit": "{company}-6200-000"})
+    renamed = settings("expense_report").model_copy(update={"journal": rules, "process": "travel_claims"})
+    journal = to_journal(record("travel_claims", [("meals", "10.00"), ("reimbursement", "10.00")]), renamed)
+    assert [line.account for line in journal.lines] == ["100-6200-000", "100-2300-000"]
 
 
-def test_description_defaults_to_process_and_period() -> None:
-    assert to_journal_entry(record(description=None)).description == f"{PROCESS} 2026-11"
-    assert to_journal_entry(record(description="")).description == f"{PROCESS} 2026-11"
+# -- every rejection reason ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field", transform.REQUIRED)
-def test_missing_required_field_is_named(field: str) -> None:
-    assert field in rejection(**{field: None})
-    assert field in rejection(**{field: ""})
+def rejection(process: str, lines: list[tuple[str, Any]], **header: Any) -> str:
+    with pytest.raises(MalformedRecord) as raised:
+        to_journal(record(process, lines, **header), settings(process))
+    return str(raised.value)
 
 
-def test_every_missing_field_is_named() -> None:
-    message = rejection(employee=None, amount=None)
-    assert "employee" in message and "amount" in message
+def test_an_unbalanced_journal_names_both_totals_and_the_currency() -> None:
+    lines = [("gross_pay", "1250.00"), ("net_pay", "1000.00"), ("employee_tax", "249.99")]
+    assert rejection("payroll_journal", lines) == "unbalanced: debits 1,250.00 != credits 1,249.99 USD"
+
+
+def test_a_record_of_one_side_is_unbalanced() -> None:
+    assert rejection("expense_report", [("travel", "80.00")]) == "unbalanced: debits 80.00 != credits 0.00 USD"
+
+
+def test_an_unmapped_component_is_named_with_the_components_the_rules_map() -> None:
+    message = rejection("expense_report", [("travel", "80.00"), ("bonus", "80.00"), ("reimbursement", "160.00")])
+    assert message == "unmapped component: 'bonus' (line 2); mapped: travel, meals, lodging, reimbursement"
+
+
+def test_a_line_without_a_component_is_unmapped() -> None:
+    with pytest.raises(MalformedRecord, match="unmapped component: '' \\(line 1\\)"):
+        to_journal(record("expense_report", []) | {"lines": [{"amount": "1.00"}]}, settings("expense_report"))
+
+
+@pytest.mark.parametrize("field", ["period", "currency", "company", "cost_centre", "employee"])
+def test_a_missing_field_is_named(field: str) -> None:
+    assert rejection("payroll_journal", PAYROLL, **{field: None}) == f"missing field(s): {field}"
+    assert rejection("payroll_journal", PAYROLL, **{field: ""}) == f"missing field(s): {field}"
+
+
+def test_a_record_without_lines_misses_its_lines() -> None:
+    assert rejection("payroll_journal", []) == "missing field(s): lines"
+    without = {k: v for k, v in record("payroll_journal", PAYROLL).items() if k != "lines"}
+    with pytest.raises(MalformedRecord, match=r"^missing field\(s\): lines$"):
+        to_journal(without, settings("payroll_journal"))
+
+
+def test_a_line_that_is_not_a_mapping_is_named() -> None:
+    with pytest.raises(MalformedRecord, match="bad line: line 2 is not a mapping of fields"):
+        to_journal(
+            record("payroll_journal", PAYROLL[:1])
+            | {"lines": [{"component": "gross_pay", "amount": "5"}, "net_pay=5"]},
+            settings("payroll_journal"),
+        )
 
 
 @pytest.mark.parametrize(
     ("raw", "why"),
     [
-        ("12O.50", "not a number"),
-        ("abc", "not a number"),
-        (True, "not a number"),
-        ("NaN", "not a finite number"),
-        ("Infinity", "not a finite number"),
-        ("10.125", "more than 2 decimals"),
-        ("0", "zero or out of range"),
-        ("-0.00", "zero or out of range"),
-        ("1000000000", "zero or out of range"),
-        ("-1E+12", "zero or out of range"),
+        ("12O.50", "is not a number"),
+        ("abc", "is not a number"),
+        (None, "is not a number"),
+        ("NaN", "is not a finite number"),
+        ("Infinity", "is not a finite number"),
+        ("10.125", "has more than 2 decimals"),
+        ("0", "is not positive or out of range"),
+        ("-15.20", "is not positive or out of range"),
+        ("1000000000", "is not positive or out of range"),
     ],
 )
-def test_bad_amount_is_rejected_naming_the_field(raw: Any, why: str) -> None:
-    message = rejection(amount=raw)
-    assert message.startswith("amount ")
-    assert why in message
+def test_a_bad_amount_is_named_with_its_line_and_component(raw: Any, why: str) -> None:
+    message = rejection("payroll_journal", [("gross_pay", "100.00"), ("net_pay", raw)])
+    assert message == f"bad amount: {raw!r} {why} (line 2, net_pay)"
+
+
+def test_a_mixed_currency_journal_names_its_currencies() -> None:
+    item = record("expense_report", [("travel", "80.00"), ("reimbursement", "80.00")])
+    item["lines"][0]["currency"] = "GBP"
+    with pytest.raises(MalformedRecord) as raised:
+        to_journal(item, settings("expense_report"))
+    assert str(raised.value) == "mixed-currency journal: GBP, USD"
 
 
 @pytest.mark.parametrize("currency", ["XXQ", "usd", "US", "EURO"])
-def test_unsupported_currency_is_rejected(currency: str) -> None:
-    assert rejection(currency=currency).startswith("currency ")
+def test_an_unsupported_currency_is_named(currency: str) -> None:
+    message = rejection("payroll_journal", PAYROLL, currency=currency)
+    assert message == f"bad currency: {currency!r} is not a supported ISO 4217 code"
 
 
 @pytest.mark.parametrize("period", ["2026-13", "2026-00", "2026-1", "202611", "Nov 2026"])
-def test_bad_period_is_rejected(period: str) -> None:
-    assert rejection(period=period).startswith("period ")
+def test_a_bad_period_is_named(period: str) -> None:
+    assert rejection("payroll_journal", PAYROLL, period=period) == f"bad period: {period!r} is not YYYY-MM"
 
 
-def test_lines_satisfy_the_finance_wire_model() -> None:
-    """Whatever the transform accepts, the finance client's JournalEntry accepts too."""
-    for item in make_transactions(PROCESS, RUN_ID, 50, ACCOUNTS, seed=5, malformed_share=0.0, period="2026-11"):
-        line = to_journal_entry(item)
-        JournalEntry.model_validate(line.model_dump(mode="json"))
+def test_a_bad_accounting_date_is_named() -> None:
+    message = rejection("payroll_journal", PAYROLL, accounting_date="2026-11-31")
+    assert message == "bad accounting date: '2026-11-31' is not YYYY-MM-DD"
 
 
-# -- handler ------------------------------------------------------------------
+# -- the simulated HCM's records -----------------------------------------------------------
 
 
-def test_transform_maps_a_valid_record_to_a_journal_line(aws: Aws) -> None:
-    record = {
-        "run_id": RUN_ID,
-        "transaction_id": "t-1",
-        "process": PROCESS,
-        "employee": "E12345",
-        "cost_centre": "CC-100",
-        "gl_account": "6100-TRAVEL",
-        "amount": "120.5",
-        "currency": "EUR",
-        "period": "2026-11",
-        "description": "taxi",
-        "status": "pending",
-    }
-    aws.put_transaction(record)
+@pytest.mark.parametrize("process", sorted(CONFIG.processes))
+def test_every_wellformed_record_of_the_simulated_hcm_becomes_a_balanced_journal_finance_accepts(
+    process: str,
+) -> None:
+    records = HcmGenerator(CONFIG).records(process, RUN_ID, 200, seed=4, malformed_share=0.0)
+    journals = [to_journal(item, settings(process)) for item in records]
 
-    out = transform_ids(["t-1"])
-
-    assert out["rejected"] == []
-    assert out["entries"] == [
-        {
-            "transaction_id": "t-1",
-            "account": "6100-TRAVEL",
-            "amount": "120.50",
-            "currency": "EUR",
-            "period": "2026-11",
-            "cost_centre": "CC-100",
-            "employee": "E12345",
-            "description": "taxi",
-        }
-    ]
+    for item, journal in zip(records, journals, strict=True):
+        assert journal.total_debit == journal.total_credit
+        hcm_total = sum(Decimal(line["amount"]) for line in item["lines"])
+        assert journal.total_debit + journal.total_credit >= hcm_total
+    line_counts = [len(journal.lines) for journal in journals]
+    assert min(line_counts) >= 2 and max(line_counts) <= 12
+    assert len({journal.lines[0].account for journal in journals}) > 3, "records spread over companies and cost centres"
+    with FinanceSimulator.for_config(CONFIG.finance) as finance:
+        for journal in journals:
+            assert finance.chart.problem_in_account(journal.lines[0].account) is None
+            assert all(finance.chart.problem_in_account(line.account) is None for line in journal.lines)
+            assert journal.period in finance.open_periods
 
 
-def test_transform_accepts_every_wellformed_seeded_record(aws: Aws) -> None:
-    seeded = aws.seed(PROCESS, RUN_ID, 12, seed=3)
-    ids = [t["transaction_id"] for t in seeded.transactions]
-
-    out = transform_ids(ids)
-
-    assert out["rejected"] == []
-    assert [e["transaction_id"] for e in out["entries"]] == ids
-    for entry, record in zip(out["entries"], seeded.transactions, strict=True):
-        assert Decimal(entry["amount"]) == Decimal(record["amount"])
-        assert Decimal(entry["amount"]).as_tuple().exponent == -2
-        assert entry["account"] == record["gl_account"]
-
-
-# The field the transform's reason must name for each malformed kind of the simulated HCM.
-FIELD_OF_KIND = {
-    "bad_currency": "currency",
-    "non_numeric_amount": "amount",
-    "too_many_decimals": "amount",
-    "bad_period": "period",
+# What the transform says of each malformed kind of the simulated HCM (None: it passes, and the
+# finance system refuses the journal with its code).
+REASON_OF_KIND: dict[str, str | None] = {
+    "missing_field": "missing field(s): ",
+    "bad_currency": "bad currency: 'XXQ'",
+    "non_numeric_amount": "bad amount: '12O.50' is not a number",
+    "too_many_decimals": "bad amount: '10.125' has more than 2 decimals",
+    "bad_period": "bad period: '2026-13'",
+    "unbalanced": "unbalanced: debits ",
+    "unmapped_component": "unmapped component: 'unmapped_bonus'",
+    "mixed_currency": "mixed-currency journal: ",
+    "unknown_account": None,
+    "closed_period": None,
 }
 
 
-def test_transform_rejects_each_malformed_kind_naming_the_field(aws: Aws) -> None:
-    seeded = aws.seed(PROCESS, RUN_ID, 60, malformed_share=1.0, seed=11)
-    kinds = {t["malformed"] for t in seeded.transactions}
-    assert kinds == set(MALFORMED_KINDS), "seed does not exercise every malformed kind"
-    assert set(FIELD_OF_KIND) | {"missing_field", "unknown_account"} == set(MALFORMED_KINDS)
+def test_each_malformed_kind_of_the_simulated_hcm_is_rejected_naming_its_problem() -> None:
+    assert set(REASON_OF_KIND) == set(MALFORMED_KINDS)
+    records = HcmGenerator(CONFIG).records("payroll_journal", RUN_ID, 120, seed=11, malformed_share=1.0)
+    assert {item["malformed"] for item in records} == set(MALFORMED_KINDS), "the seed exercises every kind"
 
-    out = transform_ids([t["transaction_id"] for t in seeded.transactions])
-
-    reasons = {r["transaction_id"]: r["reason"] for r in out["rejected"]}
-    accepted = {e["transaction_id"] for e in out["entries"]}
-    for record in seeded.transactions:
-        tid, kind = record["transaction_id"], record["malformed"]
-        if kind == "unknown_account":
-            # Only the finance system knows its accounts: it passes the transform.
-            assert tid in accepted
+    for item in records:
+        expected = REASON_OF_KIND[item["malformed"]]
+        if expected is None:
+            to_journal(item, settings("payroll_journal"))
             continue
-        assert tid in reasons, f"{kind} record was not rejected"
-        if kind == "missing_field":
-            missing = [f for f in transform.REQUIRED if f not in record]
-            assert len(missing) == 1
-            field = missing[0]
-        else:
-            field = FIELD_OF_KIND[kind]
-        assert reasons[tid].startswith("malformed: ")
-        assert field in reasons[tid], f"{kind}: reason {reasons[tid]!r} does not name {field}"
+        with pytest.raises(MalformedRecord) as raised:
+            to_journal(item, settings("payroll_journal"))
+        assert str(raised.value).startswith(expected), item["malformed"]
 
 
-def test_transform_skips_non_pending_and_rejects_missing_records(aws: Aws) -> None:
-    seeded = aws.seed(PROCESS, RUN_ID, 3)
-    posted, pending, failed = (t["transaction_id"] for t in seeded.transactions)
+# -- a chunk's rows, as PostToFinance reads them -----------------------------------------------
+
+
+def test_transform_skips_rows_no_longer_pending_and_rejects_missing_ones(aws: Aws) -> None:
+    seeded = aws.seed("payroll_journal", RUN_ID, 4)
+    posted, pending, failed, broken = (t["transaction_id"] for t in seeded.transactions)
     aws.set_status(RUN_ID, posted, TransactionStatus.POSTED)
     aws.set_status(RUN_ID, failed, TransactionStatus.FAILED)
+    aws.resource.Table(aws.transactions_table).update_item(
+        Key={"run_id": RUN_ID, "transaction_id": broken}, UpdateExpression="REMOVE currency"
+    )
+    ids = [posted, pending, failed, broken, "no-such-id", pending]
 
-    out = transform_ids([posted, pending, failed, "no-such-id"])
+    journals, rejected = transform(ids, load_transactions(RUN_ID, ids), settings("payroll_journal"))
 
-    assert [e["transaction_id"] for e in out["entries"]] == [pending]
-    assert out["rejected"] == [{"transaction_id": "no-such-id", "reason": "not found in HCM staging"}]
+    assert [journal.transaction_id for journal in journals] == [pending], "each pending row once"
+    assert [(r.transaction_id, r.reason) for r in rejected] == [
+        (broken, "malformed: missing field(s): currency"),
+        ("no-such-id", "not found in HCM staging"),
+    ]
+
+
+def test_rows_read_back_from_dynamodb_give_the_journals_of_the_records_written(aws: Aws) -> None:
+    """DynamoDB gives numbers back as Decimal and lists of maps as lists of dicts: the same journals."""
+    seeded = aws.seed("supplier_invoice", RUN_ID, 25, seed=3)
+    ids = [t["transaction_id"] for t in seeded.transactions]
+
+    journals, rejected = transform(ids, load_transactions(RUN_ID, ids), settings("supplier_invoice"))
+
+    assert rejected == []
+    assert journals == [to_journal(item, settings("supplier_invoice")) for item in seeded.transactions]
+
+
+def test_a_journal_the_model_refuses_is_named_by_its_field() -> None:
+    message = rejection("payroll_journal", PAYROLL, transaction_id="")
+    assert message == "transaction_id: String should have at least 1 character"
