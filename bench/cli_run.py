@@ -42,6 +42,9 @@ class CliRun(BaseModel):
     transactions: int
     seconds: float
     transactions_per_second: float
+    lines: int
+    """Journal lines posted and rejected: a transaction is one journal of several lines."""
+    lines_per_second: float
     transitions_per_transaction: float
     lambda_invocations: int
     command_seconds: float
@@ -54,6 +57,7 @@ class CliRunReport(BaseModel):
     """As typed (the virtualenv's ``ledgerflow``), without the machine's path."""
     runs: list[CliRun]
     median_transactions_per_second: float
+    median_lines_per_second: float
     median_command_seconds: float
 
 
@@ -87,6 +91,8 @@ def run_once(argv: list[str]) -> CliRun:
         transactions=report["transactions"],
         seconds=report["seconds"],
         transactions_per_second=report["transactions_per_second"],
+        lines=report["lines"],
+        lines_per_second=report["lines_per_second"],
         transitions_per_transaction=report["transitions_per_transaction"],
         lambda_invocations=report["lambda_invocations"],
         command_seconds=round(elapsed, 2),
@@ -98,20 +104,22 @@ def markdown(report: CliRunReport) -> str:
     lines = [
         f"`{' '.join(report.command)}`",
         "",
-        "| repeat | run wall s | tx/s | transitions/tx | Lambda invocations | command s (launch to exit) "
-        "| load before |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| repeat | run wall s | tx/s | lines | lines/s | transitions/tx | Lambda invocations "
+        "| command s (launch to exit) | load before |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for index, run in enumerate(report.runs, 1):
         lines.append(
             f"| {index} | {run.seconds:.2f} | {run.transactions_per_second:,.1f} | "
-            f"{run.transitions_per_transaction:.4f} | {run.lambda_invocations} | {run.command_seconds:.2f} | "
+            f"{run.lines:,} | {run.lines_per_second:,.1f} | {run.transitions_per_transaction:.4f} | "
+            f"{run.lambda_invocations} | {run.command_seconds:.2f} | "
             f"{run.load_average_before[0]:.2f} |"
         )
     verdict = "met" if report.median_transactions_per_second >= TARGET_TRANSACTIONS_PER_SECOND else "not met"
     lines += [
         "",
-        f"median: {report.median_transactions_per_second:,.1f} tx/s, command {report.median_command_seconds:.2f} s; "
+        f"median: {report.median_transactions_per_second:,.1f} tx/s, "
+        f"{report.median_lines_per_second:,.1f} lines/s, command {report.median_command_seconds:.2f} s; "
         f"target {TARGET_TRANSACTIONS_PER_SECOND:,.0f} tx/s: {verdict}",
         "",
         f"machine: {load_line(report.machine)}",
@@ -148,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         command=["ledgerflow", *argv_run[1:]],
         runs=runs,
         median_transactions_per_second=statistics.median(r.transactions_per_second for r in runs),
+        median_lines_per_second=statistics.median(r.lines_per_second for r in runs),
         median_command_seconds=statistics.median(r.command_seconds for r in runs),
     )
     table = markdown(report)
