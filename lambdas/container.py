@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import boto3
+from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
@@ -45,12 +46,15 @@ def dynamodb() -> DynamoDBServiceResource:
 
 @per_container
 def dynamodb_client() -> DynamoDBClient:
-    """A low-level DynamoDB client, for libraries that take a client.
+    """A low-level DynamoDB client: the rows of a chunk in their wire form, and libraries that take a client.
 
     Not the resource's own client: boto3 hooks that one to convert plain Python values, and a
     library passing DynamoDB's typed values (``{"S": ...}``) through it would have them converted again.
+    Its requests are not validated against the API model before they are sent (DynamoDB validates
+    them, and answers a bad one with a ``ValidationException``): the check walks every attribute
+    value of every item written, a journal's lines included, and costs as much as sending it.
     """
-    return boto3.client("dynamodb")
+    return boto3.client("dynamodb", config=Config(parameter_validation=False))
 
 
 @per_container

@@ -68,6 +68,15 @@ class PostBatch(StrictModel):
     retry_count: int = Field(default=0, ge=0)
 
 
+def chunk_key(batch: PostBatch) -> dict[str, Any]:
+    """What identifies a chunk's post: its process, its run and its journals' transactions, in order."""
+    return {
+        "process": batch.process,
+        "run_id": batch.run_id,
+        "journals": [{"transaction_id": journal.transaction_id} for journal in batch.journals],
+    }
+
+
 def refusal_reason(refusal: FinanceRejected) -> str:
     """A finance refusal as a rejection reason: its code first (what reports group by), then its words."""
     return f"finance: {refusal.code}: {refusal.reason} (HTTP {refusal.status})"
@@ -124,8 +133,10 @@ def _idempotent_chunk(table_name: str) -> tuple[IdempotencyConfig, Callable[...,
     # its own (tens of milliseconds: botocore loads its endpoint rules for each new session).
     persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client())
 
-    @idempotent_function(data_keyword_argument="batch", config=config, persistence_store=persistence)
-    def post_once(batch: PostBatch) -> dict[str, Any]:
+    # Keyed on a small payload of the ids only: the layer dumps and deep-copies the payload it
+    # hashes, and the journals' lines would multiply that work with nothing added to the key.
+    @idempotent_function(data_keyword_argument="key", config=config, persistence_store=persistence)
+    def post_once(key: dict[str, Any], batch: PostBatch) -> dict[str, Any]:
         outcome, error = _post_chunk(batch)
         if error is not None:
             raise ChunkNotPosted(outcome, error)
@@ -147,7 +158,7 @@ def post_journals(batch: PostBatch, context: LambdaContext | None = None) -> tup
     if context is not None:
         config.register_lambda_context(context)
     try:
-        return PostOutcome.model_validate(post_once(batch=batch)), None
+        return PostOutcome.model_validate(post_once(key=chunk_key(batch), batch=batch)), None
     except ChunkNotPosted as exc:
         return exc.outcome, exc.error
     except IdempotencyAlreadyInProgressError:

@@ -8,21 +8,27 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, ConditionBase
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from lambdas.container import dynamodb, per_container
+from lambdas.container import dynamodb, dynamodb_client, per_container
 from lambdas.models import ChunkCounts, Posted, PostOutcome, Rejection, TransactionStatus
 from lambdas.settings import tables
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import WriteRequestOutputTypeDef, WriteRequestTypeDef
 
 BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
+UNPROCESSED_BACKOFF_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+"""Waits before sending a batch's unprocessed writes again; past the last, the write fails."""
 CONDITION_REFUSED = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
 """The errors of a write whose condition did not hold (one write, or a transaction cancelled by one)."""
 
@@ -116,21 +122,62 @@ def pending_page(run_id: str, cursor: str | None, limit: int) -> tuple[list[str]
     return ids, encode_cursor(page.get("LastEvaluatedKey"))
 
 
-def load_transactions(run_id: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+class WritesUnprocessed(Exception):
+    """DynamoDB left writes of a batch unprocessed (throttled) after every wait: the batch is not written."""
+
+
+class StagedRows(dict[str, dict[str, Any]]):
+    """HCM rows by transaction id as Python values, each with its wire form kept for writing it back.
+
+    The rows of a chunk are read once and, once posted, written back whole: writing back the
+    wire form (DynamoDB's typed values, as read) spares converting every attribute, a journal's
+    lines included, back from Python values.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wire: dict[str, dict[str, Any]] = {}
+
+
+_FROM_WIRE = TypeDeserializer()
+_TO_WIRE = TypeSerializer()
+
+
+def load_transactions(run_id: str, ids: Iterable[str]) -> StagedRows:
     """HCM records by id, fetched with BatchGetItem (unprocessed keys are fetched again)."""
     name = tables().transactions
-    resource = dynamodb()
+    client = dynamodb_client()
     wanted = list(dict.fromkeys(ids))
-    found: dict[str, dict[str, Any]] = {}
+    found = StagedRows()
     for start in range(0, len(wanted), BATCH_GET_LIMIT):
-        keys = [{"run_id": run_id, "transaction_id": tid} for tid in wanted[start : start + BATCH_GET_LIMIT]]
+        keys = [
+            {"run_id": {"S": run_id}, "transaction_id": {"S": tid}} for tid in wanted[start : start + BATCH_GET_LIMIT]
+        ]
         request: dict[str, Any] = {name: {"Keys": keys, "ConsistentRead": True}}
         while request:
-            response = resource.batch_get_item(RequestItems=request)
-            for item in response["Responses"].get(name, []):
-                found[str(item["transaction_id"])] = dict(item)
-            request = response.get("UnprocessedKeys") or {}
+            response = client.batch_get_item(RequestItems=request)
+            for wire in response["Responses"].get(name, []):
+                row = {key: _FROM_WIRE.deserialize(value) for key, value in wire.items()}
+                found[str(row["transaction_id"])] = row
+                found.wire[str(row["transaction_id"])] = wire
+            request = dict(response.get("UnprocessedKeys") or {})
     return found
+
+
+def _write_all(requests: Sequence[WriteRequestTypeDef]) -> None:
+    """BatchWriteItem in batches of 25, sending unprocessed writes again after a growing wait."""
+    name = tables().transactions
+    client = dynamodb_client()
+    for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+        batch: Sequence[WriteRequestTypeDef | WriteRequestOutputTypeDef] = requests[start : start + BATCH_WRITE_LIMIT]
+        for wait in (*UNPROCESSED_BACKOFF_SECONDS, None):
+            unprocessed = client.batch_write_item(RequestItems={name: batch}).get("UnprocessedItems", {})
+            batch = unprocessed.get(name, [])
+            if not batch:
+                break
+            if wait is None:
+                raise WritesUnprocessed(f"{len(batch)} write(s) to {name} unprocessed after every retry")
+            time.sleep(wait)
 
 
 def record_outcome(
@@ -163,7 +210,7 @@ def record_outcome(
     return applied(lambda: table(tables().transactions).update_item(ConditionExpression=condition, **kwargs))
 
 
-def record_posted(posted: Iterable[Posted], rows: dict[str, dict[str, Any]]) -> int:
+def record_posted(posted: Iterable[Posted], rows: StagedRows) -> int:
     """Record posted transactions with BatchWriteItem (25 rows per call); returns the rows written.
 
     A posted outcome is confirmed by the finance system under the transaction's idempotency key,
@@ -171,27 +218,26 @@ def record_posted(posted: Iterable[Posted], rows: dict[str, dict[str, Any]]) -> 
     written back whole with the outcome, instead of one conditional ``UpdateItem`` per
     transaction. A stale failure reason is dropped. An id with no HCM row writes nothing.
     """
-    written = 0
-    with table(tables().transactions).batch_writer(overwrite_by_pkeys=["run_id", "transaction_id"]) as writer:
-        for outcome in posted:
-            row = rows.get(outcome.transaction_id)
-            if row is None:
-                continue
-            item = {k: v for k, v in row.items() if k != "reason"}
-            item.update(
-                status=TransactionStatus.POSTED.value,
-                attempts=outcome.attempt,
-                ledger_id=outcome.ledger_id,
-                updated_at=now_iso(),
-            )
-            writer.put_item(Item=item)
-            written += 1
-    return written
+    requests: list[WriteRequestTypeDef] = []
+    written: set[str] = set()
+    for outcome in posted:
+        wire = rows.wire.get(outcome.transaction_id)
+        if wire is None or outcome.transaction_id in written:
+            continue
+        item = {k: v for k, v in wire.items() if k != "reason"}
+        item.update(
+            status={"S": TransactionStatus.POSTED.value},
+            attempts=_TO_WIRE.serialize(outcome.attempt),
+            ledger_id={"S": outcome.ledger_id},
+            updated_at={"S": now_iso()},
+        )
+        requests.append({"PutRequest": {"Item": item}})
+        written.add(outcome.transaction_id)
+    _write_all(requests)
+    return len(requests)
 
 
-def record_chunk(
-    run_id: str, rows: dict[str, dict[str, Any]], malformed: Iterable[Rejection], outcome: PostOutcome
-) -> ChunkCounts:
+def record_chunk(run_id: str, rows: StagedRows, malformed: Iterable[Rejection], outcome: PostOutcome) -> ChunkCounts:
     """Record a chunk's known outcomes: malformed records rejected, the post's posted and refused journals."""
     counts = ChunkCounts()
     for rejection in malformed:

@@ -34,6 +34,11 @@ code moves and a differential test that it answers exactly as moto does.
   attribute already present on each insert (quadratic in attributes); the same item is built
   keeping a running total, raising moto's ``ItemSizeTooLarge`` at the same attribute, in a
   ``LimitedSizeDict`` that still checks later writes.
+* ``fast_sizes``: ``DynamoType.size`` wraps every value of a map in a new ``DynamoType`` before
+  sizing it, and the copy re-wraps the value's whole subtree, so sizing a nested item (a
+  journal's lines: a list of maps) costs allocations at every level; items are sized on every
+  write, every page of a query and every batch read. The same sum is taken over the values as
+  they are, with moto's rule for each type.
 
 What each of them saves is measured in the benchmark documentation (``docs/benchmarks.md``).
 """
@@ -395,8 +400,40 @@ def sized_items() -> Iterator[None]:
         yield
 
 
+def _value_size(value: DynamoType) -> int:
+    """``DynamoType.size`` without re-wrapping: a number's digits, a string's or blob's bytes, 1 for a flag."""
+    kind, raw = value.type, value.value
+    if kind == "N":
+        return len(str(raw))
+    if kind == "NS":
+        return sum(len(str(member)) for member in raw)
+    if kind in ("SS", "BS"):
+        return sum(bytesize(member) for member in raw)
+    if kind == "L":
+        return sum(_value_size(member) for member in raw)
+    if kind == "M":
+        return sum(
+            bytesize(key) + _value_size(member if type(member) is DynamoType else DynamoType(member))
+            for key, member in raw.items()
+        )
+    if isinstance(raw, bool):
+        return 1
+    return bytesize(raw)
+
+
+def _item_size(self: Item) -> int:
+    return sum(bytesize(key) + _value_size(value) for key, value in self.attrs.items())
+
+
+@contextmanager
+def fast_sizes() -> Iterator[None]:
+    """Size attribute values and items without copying them (see module docstring)."""
+    with replaced(DynamoType, "size", _value_size), replaced(Item, "size", _item_size):
+        yield
+
+
 @contextmanager
 def dynamodb_patches() -> Iterator[None]:
     """The DynamoDB patches together, wherever moto's DynamoDB backend runs (worker or server mode)."""
-    with fast_dynamodb_results(), plain_json_requests(), partition_queries(), sized_items():
+    with fast_dynamodb_results(), plain_json_requests(), partition_queries(), sized_items(), fast_sizes():
         yield

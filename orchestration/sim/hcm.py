@@ -10,17 +10,19 @@ and a component that posts both sides (employer taxes) stands on its own. Every 
 unless it was made malformed.
 
 Everything is derived from a seed, so a run can be reproduced exactly, including which
-records are malformed and how.
+records are malformed and how. The lines are written as the JSON text of their list by default
+(the form the mapping reads fastest), or as a DynamoDB list of maps (``lines_as="list"``).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from lambdas.mapping import PLACEHOLDER, JournalRules
 from lambdas.models import RunStatus, TransactionStatus
@@ -51,6 +53,16 @@ CURRENCIES = ("USD", "USD", "USD", "EUR", "GBP", "CAD")
 GENERATED = frozenset({"period", "currency", "process", "component", "line"})
 """Template fields the generator does not draw: the record's own, or the mapping's."""
 UNMAPPED_COMPONENT = "unmapped_bonus"
+LinesForm = Literal["json", "list"]
+"""How an HCM record's lines are stored: JSON text of the list, or a DynamoDB list of maps."""
+
+
+def stored_item(record: dict[str, Any], lines_as: LinesForm = "json") -> dict[str, Any]:
+    """The DynamoDB item of a generated record: without its ``malformed`` label, lines in ``lines_as`` form."""
+    item = {k: v for k, v in record.items() if k != "malformed"}
+    if lines_as == "json" and "lines" in item:
+        item["lines"] = json.dumps(item["lines"], separators=(",", ":"))
+    return item
 
 
 @dataclass(frozen=True)
@@ -193,6 +205,7 @@ def seed_run(
     count: int,
     seed: int = 0,
     malformed_share: float = 0.0,
+    lines_as: LinesForm = "json",
 ) -> SeededRun:
     """Write the transactions first, then the run entry that points at them."""
     hcm = HcmGenerator(config)
@@ -200,7 +213,7 @@ def seed_run(
     table = dynamodb.Table(transactions_table)
     with table.batch_writer() as writer:
         for record in records:
-            writer.put_item(Item={k: v for k, v in record.items() if k != "malformed"})
+            writer.put_item(Item=stored_item(record, lines_as))
     dynamodb.Table(runs_table).put_item(
         Item={
             "run_id": run_id,

@@ -19,6 +19,7 @@ from lambdas.transform import transform
 from orchestration.engine.lambda_runtime import LocalContext
 from orchestration.ops.gates import GateStore
 from orchestration.sim.finance import FinanceSimulator
+from orchestration.sim.hcm import LinesForm
 from tests.fixtures.aws import Aws
 
 PROCESS = "expense_report"
@@ -64,8 +65,8 @@ def post_expecting_error(context: LocalContext, ids: list[str], retry_count: int
     return raised.value, PostOutcome.model_validate_json(str(raised.value))
 
 
-def seeded_ids(aws: Aws, count: int, run_id: str = RUN_ID) -> list[str]:
-    return [t["transaction_id"] for t in aws.seed(PROCESS, run_id, count).transactions]
+def seeded_ids(aws: Aws, count: int, run_id: str = RUN_ID, lines_as: LinesForm = "json") -> list[str]:
+    return [t["transaction_id"] for t in aws.seed(PROCESS, run_id, count, lines_as=lines_as).transactions]
 
 
 def set_field(aws: Aws, transaction_id: str, field: str, value: Any) -> None:

@@ -121,6 +121,7 @@ def test_a_dead_worker_is_named_and_a_stopped_one_exits_cleanly() -> None:
         assert client.list_tables()["TableNames"] == []
         worker._process.kill()
         worker._process.wait(10)
+        worker._reader.join(10)  # the reader has seen the end: no request races it to the socket
         with pytest.raises(WorkerFailed, match="no longer usable: it stopped"):
             client.list_tables()
         with pytest.raises(WorkerFailed, match="no longer usable"):

@@ -749,3 +749,62 @@ def test_sized_items_restore_moto() -> None:
     with pytest.raises(RuntimeError), sized_items():
         raise RuntimeError("boom")
     assert Item.__init__ is original
+
+
+def test_sizing_is_still_what_the_fast_sizes_patch_expects() -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    assert list(inspect.signature(DynamoType.size).parameters) == ["self"]
+    source = inspect.getsource(DynamoType.size)
+    for branch in (
+        "if self.is_number():\n            value_size = len(str(self.value))",
+        "value_size = sum([DynamoType({sub_type: v}).size() for v in self.value])",
+        "value_size = sum([v.size() for v in self.value])",
+        "[bytesize(k) + DynamoType(v).size() for k, v in self.value.items()]",
+        "elif isinstance(self.value, bool):\n            value_size = 1",
+        "else:\n            value_size = bytesize(self.value)",
+    ):
+        assert branch in source, branch
+    assert "return sum(bytesize(key) + value.size() for key, value in self.attrs.items())" in inspect.getsource(
+        Item.size
+    )
+
+
+def test_fast_sizes_size_every_attribute_type_exactly_as_moto_and_restore_moto() -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from orchestration.engine.moto_patch import fast_sizes
+
+    values: list[dict[str, Any]] = [
+        {"S": "journal é"},
+        {"S": ""},
+        {"N": "1234.50"},
+        {"N": "-2e3"},
+        {"B": b"\x00\x01\xff"},
+        {"BOOL": True},
+        {"BOOL": False},
+        {"NULL": True},
+        {"SS": ["a", "bé"]},
+        {"NS": ["1", "2.5", "-10"]},
+        {"BS": [b"x", b"yz"]},
+        {"L": []},
+        {"M": {}},
+        {"L": [{"N": "1"}, {"S": "y"}, {"NULL": True}, {"BOOL": False}, {"L": [{"SS": ["q"]}]}]},
+        {"M": {"a": {"S": "x"}, "b": {"M": {"c": {"L": [{"M": {"d": {"N": "-2e3"}, "é": {"B": b"1"}}}]}}}}},
+        {"L": [{"M": {"component": {"S": "gross_pay"}, "amount": {"S": "5123.40"}}} for _ in range(8)]},
+    ]
+    attrs = {f"attr{index}": value for index, value in enumerate(values)}
+    moto_sizes = [DynamoType(value).size() for value in values]
+    moto_item_size = Item(DynamoType({"S": "h"}), None, attrs).size()
+    original = (DynamoType.size, Item.size)
+    with fast_sizes():
+        assert (DynamoType.size, Item.size) != original
+        assert [DynamoType(value).size() for value in values] == moto_sizes
+        assert Item(DynamoType({"S": "h"}), None, attrs).size() == moto_item_size
+        mixed = DynamoType({"M": {"k": {"S": "v"}}})
+        mixed.value["raw"] = {"N": "12"}  # a map value moto's own writes may leave unwrapped
+        assert mixed.size() == len("k") + len("v") + len("raw") + len("12")
+    assert (DynamoType.size, Item.size) == original
+    with pytest.raises(RuntimeError), fast_sizes():
+        raise RuntimeError("boom")
+    assert (DynamoType.size, Item.size) == original

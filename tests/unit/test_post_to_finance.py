@@ -17,6 +17,7 @@ from lambdas.observability import metrics
 from orchestration.engine.lambda_runtime import LocalContext
 from orchestration.engine.metrics_capture import isolated_metrics
 from orchestration.sim.finance import FinanceFaults, FinanceSimulator
+from orchestration.sim.hcm import LinesForm
 from tests.fixtures.aws import Aws
 from tests.unit.handler_calls import (
     PROCESS,
@@ -79,12 +80,14 @@ def test_post_to_finance_records_malformed_and_refused_journals_rejected_with_th
         assert (row["status"], row["ledger_id"], row["attempts"]) == ("posted", ledger[tid], 2)
 
 
+@pytest.mark.parametrize("lines_as", ["json", "list"])
 def test_post_to_finance_writes_a_posted_row_whole_keeping_the_hcm_fields_and_dropping_an_old_reason(
-    aws: Aws, context: LocalContext, finance: FinanceSimulator
+    aws: Aws, context: LocalContext, finance: FinanceSimulator, lines_as: LinesForm
 ) -> None:
-    ids = seeded_ids(aws, 2)
+    ids = seeded_ids(aws, 2, lines_as=lines_as)
     set_field(aws, ids[0], "reason", "FinanceOverloaded after 3 attempt(s)")
     before = {tid: aws.transaction(RUN_ID, tid) for tid in ids}
+    assert all(isinstance(row["lines"], str if lines_as == "json" else list) for row in before.values())
 
     assert post(context, ids) == {"posted": 2, "rejected": 0, "failed": 0}
 

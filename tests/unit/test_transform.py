@@ -6,6 +6,7 @@ mapping (or to the rules) that moves an amount to another account fails here.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from lambdas.models import ProcessSettings, TransactionStatus
 from lambdas.store import load_transactions
 from lambdas.transform import to_journal, transform
 from orchestration.sim.finance import FinanceSimulator
-from orchestration.sim.hcm import MALFORMED_KINDS, HcmGenerator
+from orchestration.sim.hcm import MALFORMED_KINDS, HcmGenerator, LinesForm, stored_item
 from orchestration.spec.config import load_config
 from tests.fixtures.aws import Aws
 
@@ -205,6 +206,29 @@ def test_a_record_without_lines_misses_its_lines() -> None:
         to_journal(without, settings("payroll_journal"))
 
 
+def test_lines_as_json_text_give_the_journal_of_the_list_they_hold() -> None:
+    as_list = record("payroll_journal", PAYROLL)
+    as_text = stored_item(as_list)
+    assert isinstance(as_text["lines"], str)
+    assert json.loads(as_text["lines"]) == as_list["lines"]
+    assert to_journal(as_text, settings("payroll_journal")) == to_journal(as_list, settings("payroll_journal"))
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ('[{"component": "gross_pay"', "bad lines: not JSON text of a list of lines"),
+        ('{"component": "gross_pay", "amount": "5.00"}', "bad lines: JSON text of a dict, not of a list of lines"),
+        ("[]", "missing field(s): lines"),
+        ('["gross_pay=5"]', "bad line: line 1 is not a mapping of fields"),
+    ],
+)
+def test_lines_as_json_text_that_is_not_a_list_of_lines_are_named(text: str, why: str) -> None:
+    with pytest.raises(MalformedRecord) as raised:
+        to_journal(record("payroll_journal", PAYROLL) | {"lines": text}, settings("payroll_journal"))
+    assert str(raised.value).startswith(why)
+
+
 def test_a_line_that_is_not_a_mapping_is_named() -> None:
     with pytest.raises(MalformedRecord, match="bad line: line 2 is not a mapping of fields"):
         to_journal(
@@ -334,9 +358,10 @@ def test_transform_skips_rows_no_longer_pending_and_rejects_missing_ones(aws: Aw
     ]
 
 
-def test_rows_read_back_from_dynamodb_give_the_journals_of_the_records_written(aws: Aws) -> None:
-    """DynamoDB gives numbers back as Decimal and lists of maps as lists of dicts: the same journals."""
-    seeded = aws.seed("supplier_invoice", RUN_ID, 25, seed=3)
+@pytest.mark.parametrize("lines_as", ["json", "list"])
+def test_rows_read_back_from_dynamodb_give_the_journals_of_the_records_written(aws: Aws, lines_as: LinesForm) -> None:
+    """DynamoDB gives numbers back as Decimal, lists of maps as lists of dicts: the same journals, either form."""
+    seeded = aws.seed("supplier_invoice", RUN_ID, 25, seed=3, lines_as=lines_as)
     ids = [t["transaction_id"] for t in seeded.transactions]
 
     journals, rejected = transform(ids, load_transactions(RUN_ID, ids), settings("supplier_invoice"))
